@@ -1,0 +1,111 @@
+"""``POST /v1/chat/completions`` and ``POST /v1/embeddings``: body -> plugins -> routing -> client.
+
+The request path, in order: read and check the body (413/400), take the current snapshot once,
+run pre-hooks (which may answer instead), plan the candidates (404 for an unknown model), dispatch
+(retries, fallbacks), answer (JSON, or an SSE relay), run post-hooks. Every error is an OpenAI
+error body with the right status; an unexpected exception is a 500 whose details stay in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asbru_gateway.api.request_body import parse_object, read_body, require_model, require_stream_flag
+from asbru_gateway.api.responses import error_headers, send_body, send_error
+from asbru_gateway.api.streaming import relay_stream
+from asbru_gateway.api.types import Message, Receive, Scope, Send
+from asbru_gateway.errors import GatewayError, InvalidRequestError
+from asbru_gateway.plugins.base import Outcome, RequestContext
+from asbru_gateway.runtime import Gateway, Snapshot
+
+log = logging.getLogger(__name__)
+
+INTERNAL = GatewayError("internal error in the gateway; see its log for the request id")
+NOT_READY = GatewayError("gateway has no config applied yet", status=503, type="server_error",
+                         code="not_ready", retry_after=1)
+
+
+async def serve_call(
+    gateway: Gateway, endpoint: str, scope: Scope, receive: Receive, send: Send, request_id: bytes
+) -> None:
+    snapshot = gateway.current
+    if snapshot is None:
+        await send_error(send, NOT_READY, request_id)
+        return
+    try:
+        body = await read_body(scope, receive, snapshot.config.server.max_body_bytes)
+        request = parse_object(body)
+        require_model(request)
+        stream = _check(endpoint, request)
+    except GatewayError as error:
+        await send_error(send, error, request_id)
+        return
+    fallbacks = request.pop("fallbacks", None)
+    ctx = RequestContext(request_id=request_id.decode(), endpoint=endpoint, body=request, stream=stream)
+    started = False
+
+    async def tracked_send(message: Message) -> None:
+        nonlocal started
+        started = True
+        await send(message)
+
+    try:
+        await _run(gateway, snapshot, ctx, fallbacks, receive, tracked_send, request_id)
+    except Exception:
+        log.exception("request %s failed unexpectedly", ctx.request_id)
+        if started:
+            raise
+        await send_error(send, INTERNAL, request_id)
+
+
+async def _run(
+    gateway: Gateway, snapshot: Snapshot, ctx: RequestContext, fallbacks: Any, receive: Receive,
+    send: Send, request_id: bytes,
+) -> None:
+    pipeline = snapshot.pipeline
+    reached, short_circuit = await pipeline.pre(ctx)
+    streamed = False
+    if short_circuit is not None:
+        outcome = short_circuit.outcome
+    else:
+        try:
+            plan = snapshot.routes.plan(require_model(ctx.body), fallbacks)
+            dispatcher = gateway.dispatcher
+            if ctx.endpoint == "embeddings":
+                result = await dispatcher.embeddings(ctx, plan)
+            elif ctx.stream:
+                start = await dispatcher.chat_stream(ctx, plan)
+                streamed = True
+                await relay_stream(send, receive, start, ctx, pipeline, request_id)
+            else:
+                result = await dispatcher.chat(ctx, plan)
+            if not streamed:
+                ctx.usage = result.usage
+                outcome = Outcome(200, result.body)
+            else:
+                outcome = Outcome(200)
+        except GatewayError as error:
+            outcome = Outcome(error.status, error=error)
+    outcome = await pipeline.post(ctx, outcome, reached)
+    if streamed:
+        return
+    if outcome.error is not None:
+        await send_body(send, outcome.status, outcome.error.to_body(), request_id,
+                        headers=[*error_headers(outcome.error), *outcome.headers])
+    else:
+        await send_body(send, outcome.status, outcome.body, request_id, headers=outcome.headers)
+
+
+def _check(endpoint: str, request: dict[str, Any]) -> bool:
+    """Endpoint-specific shape checks; returns the stream flag (embeddings never stream)."""
+    if endpoint == "embeddings":
+        if request.get("input") in (None, "", []):
+            raise InvalidRequestError("you must provide an input parameter", param="input")
+        return False
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError("messages must be a non-empty array", param="messages")
+    if not all(isinstance(message, dict) for message in messages):
+        raise InvalidRequestError("each message must be an object", param="messages")
+    return require_stream_flag(request)

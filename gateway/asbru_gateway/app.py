@@ -1,0 +1,112 @@
+"""``create_app`` -> the ASGI application. Its lifespan owns the gateway, its config source and pools.
+
+Which config the gateway serves is decided here, in this order: an explicit ``GatewayConfig``
+(tests, embedding), a Kubernetes source (``--kube-source NS/NAME``), a file (``--config``,
+``ASBRU_CONFIG``), else the embedded default (echo + providers found in the environment).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from asbru_gateway.api.router import ApiRouter
+from asbru_gateway.api.types import Receive, Scope, Send
+from asbru_gateway.config.file_source import FileConfigSource
+from asbru_gateway.config.model import GatewayConfig
+from asbru_gateway.observability import metrics
+from asbru_gateway.providers.discovery import default_config
+from asbru_gateway.runtime import Gateway
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class AppSettings:
+    config_path: str | None = None
+    """A YAML/JSON config file, watched for changes."""
+    kube_source: str | None = None
+    """``NAMESPACE/NAME`` of the ConfigMap and Secret to watch through the Kubernetes API."""
+    shutdown_drain_s: float = 30.0
+    """How long shutdown waits for in-flight upstream calls and streams."""
+
+    @classmethod
+    def from_environment(cls) -> AppSettings:
+        return cls(
+            config_path=os.environ.get("ASBRU_CONFIG") or None,
+            kube_source=os.environ.get("ASBRU_KUBE_SOURCE") or None,
+            shutdown_drain_s=float(os.environ.get("ASBRU_SHUTDOWN_DRAIN_S", "30")),
+        )
+
+
+class GatewayApp:
+    """The ASGI callable: HTTP goes to the router, lifespan starts and stops the gateway."""
+
+    def __init__(self, settings: AppSettings, config: GatewayConfig | None = None) -> None:
+        self.settings = settings
+        self.gateway = Gateway()
+        self.router = ApiRouter(self.gateway)
+        self._config = config
+        self._sources: list[object] = []
+        self.file_source: FileConfigSource | None = None
+        self._pool_collector = metrics.PoolCollector(self.gateway.pool_stats)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.router(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as error:
+                    log.exception("gateway failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        metrics.REGISTRY.register(self._pool_collector)
+        settings = self.settings
+        if self._config is not None:
+            await self.gateway.apply(self._config)
+        elif settings.kube_source:
+            await self._start_kube_source(settings.kube_source)
+        elif settings.config_path:
+            self.file_source = FileConfigSource(settings.config_path, self.gateway.apply)
+            await self.file_source.start()
+        else:
+            await self.gateway.apply(default_config(os.environ))
+
+    async def _start_kube_source(self, ref_text: str) -> None:
+        from asbru_gateway.config.kube_source import KubeConfigSource, KubeSourceRef
+
+        source = KubeConfigSource(KubeSourceRef.parse(ref_text), self.gateway.apply)
+        await source.start()
+        self._sources.append(source)
+
+    async def shutdown(self) -> None:
+        self.gateway.draining = True
+        if self.file_source is not None:
+            await self.file_source.stop()
+        for source in self._sources:
+            await source.stop()  # type: ignore[attr-defined]
+        await self.gateway.close(self.settings.shutdown_drain_s)
+        metrics.REGISTRY.unregister(self._pool_collector)
+
+
+def create_app(settings: AppSettings | None = None, *, config: GatewayConfig | None = None) -> GatewayApp:
+    return GatewayApp(settings or AppSettings(), config)
+
+
+def app_from_environment() -> GatewayApp:
+    """Factory for ``uvicorn --factory`` (and each of ``--workers N``): settings from ``ASBRU_*``."""
+    return create_app(AppSettings.from_environment())

@@ -1,0 +1,59 @@
+"""Parse and validate a ``GatewayConfig`` from YAML or JSON text, with errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
+
+from asbru_gateway.config.errors import ConfigError
+from asbru_gateway.config.model import SCHEMA_VERSION, GatewayConfig
+
+
+def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
+    """Validate already-decoded data. Refuses other schema versions before looking further."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    version = data.get("schemaVersion", data.get("schema_version", SCHEMA_VERSION))
+    if version != SCHEMA_VERSION:
+        raise ConfigError(
+            f"{source}: schemaVersion {version!r} is not supported (this gateway reads {SCHEMA_VERSION!r})"
+        )
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {format_validation_error(error)}") from None
+
+
+def load_config_text(text: str | bytes, *, source: str = "config") -> GatewayConfig:
+    """Parse YAML (a superset of JSON) or JSON text. JSON goes through orjson, the fast path."""
+    stripped = text.lstrip()
+    try:
+        if stripped[:1] in ("{", b"{"):
+            data = orjson.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{source}: not valid YAML/JSON: {error}") from None
+    return parse_config(data, source=source)
+
+
+def load_config_file(path: str | Path) -> GatewayConfig:
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    return load_config_text(text, source=str(path))
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """``providers.0.pool.concurrency: Input should be ...``; input values are left out (secrets)."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or "(root)"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)

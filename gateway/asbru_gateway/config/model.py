@@ -1,0 +1,234 @@
+"""The gateway's configuration contract: ``GatewayConfig``.
+
+This is the only thing the control plane (the Kubernetes operator, a config file, the embedded
+default) and the data plane share. It knows nothing of Kubernetes: the operator renders custom
+resources into it, a file loader parses it from YAML/JSON, and the gateway applies it.
+
+Rules the contract keeps, and why:
+
+- Frozen and validated once at load time (pydantic, ``extra="forbid"``): a typo in a field name is an
+  error that names the field, never a silently ignored setting. Pydantic is fine here because it
+  never runs per request; the hot path only reads attributes.
+- ``schema_version`` is checked: a gateway refuses a config written for another major version and
+  keeps serving the last good one (the Envoy AI Gateway rule).
+- Secrets are *references* (``env:NAME``, ``file:PATH``, ``secret:KEY``), never values, so a
+  config can be printed, diffed, hashed and stored in a ConfigMap without leaking a credential.
+  ``secret:KEY`` is resolved against a mapping the config source supplies (the Kubernetes source
+  reads it from the gateway's Secret).
+- ``revision`` is a content hash of the canonical JSON form: same config, same revision, on every
+  replica and every renderer, so "N of M pods run revision R" is meaningful.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
+"""The config schema this gateway understands. The operator writes it; the gateway checks it."""
+
+_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"
+
+Name = Annotated[str, Field(pattern=_NAME, description="DNS-label style name: lowercase, digits, '-'.")]
+SecretRef = Annotated[
+    str,
+    Field(
+        pattern=_SECRET_REF,
+        description="Where a secret value lives: env:NAME, file:/path or secret:KEY (source-supplied).",
+    ),
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Overflow(StrEnum):
+    """What a full provider pool does with one more request."""
+
+    REJECT = "reject"
+    """Answer 503 with Retry-After at once: the caller (or a fallback) decides."""
+    WAIT = "wait"
+    """Queue up to ``queue_size`` requests, each for at most ``queue_timeout_s``."""
+
+
+class FallbackTrigger(StrEnum):
+    """Typed failures after which the router tries the next target."""
+
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECT_ERROR = "connect_error"
+    POOL_FULL = "pool_full"
+    AUTH_ERROR = "auth_error"
+    BAD_REQUEST = "bad_request"
+
+
+DEFAULT_FALLBACK_TRIGGERS: tuple[FallbackTrigger, ...] = (
+    FallbackTrigger.RATE_LIMITED,
+    FallbackTrigger.SERVER_ERROR,
+    FallbackTrigger.TIMEOUT,
+    FallbackTrigger.CONNECT_ERROR,
+    FallbackTrigger.POOL_FULL,
+)
+
+
+class PoolConfig(_Frozen):
+    """Bounded concurrency and queue of one provider: its isolation boundary."""
+
+    concurrency: int = Field(64, ge=1, le=10_000, description="Upstream requests in flight at once.")
+    queue_size: int = Field(256, ge=0, le=100_000, description="Requests waiting for a slot.")
+    overflow: Overflow = Field(Overflow.WAIT, description="What happens when the queue is full too.")
+    queue_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait for a slot (wait mode).")
+
+
+class NetworkConfig(_Frozen):
+    """Timeouts, retries and extra headers for one provider's upstream calls."""
+
+    connect_timeout_s: float = Field(5.0, gt=0, le=300)
+    request_timeout_s: float = Field(600.0, gt=0, le=3600, description="Whole non-streaming call.")
+    stream_idle_timeout_s: float = Field(
+        120.0, gt=0, le=3600, description="Streams: longest wait for headers or between two chunks."
+    )
+    max_retries: int = Field(2, ge=0, le=10, description="Retries after the first attempt, same target.")
+    backoff_initial_s: float = Field(0.2, ge=0, le=60)
+    backoff_max_s: float = Field(5.0, ge=0, le=300)
+    retry_after_max_s: float = Field(
+        30.0, ge=0, le=600, description="Longest upstream Retry-After honoured; longer ones fall back."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
+
+    @field_validator("headers")
+    @classmethod
+    def _no_auth_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for header in value:
+            if header.lower() in {"authorization", "api-key", "x-api-key", "x-goog-api-key"}:
+                raise ValueError(f"header {header!r} carries a credential: declare it as a key instead")
+        return value
+
+
+class KeyConfig(_Frozen):
+    """One API key of a provider, chosen by weighted random among the keys allowed for a model."""
+
+    name: Name
+    secret: SecretRef
+    weight: float = Field(1.0, gt=0, le=1_000_000)
+    models: tuple[str, ...] = Field((), description="Only these models (empty: all).", max_length=256)
+    exclude_models: tuple[str, ...] = Field((), description="Never these models.", max_length=256)
+
+
+class ProviderConfig(_Frozen):
+    """One upstream provider: its type (which translator), where it is, its keys, network and pool."""
+
+    name: Name
+    type: str = Field(description="Provider type id: openai, azure, anthropic, gemini, echo, groq, ...")
+    base_url: str | None = Field(None, description="Default comes from the provider type.")
+    keys: tuple[KeyConfig, ...] = Field((), max_length=64)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)  # type: ignore[arg-type]
+    pool: PoolConfig = Field(default_factory=PoolConfig)  # type: ignore[arg-type]
+    api_version: str | None = Field(None, description="Azure api-version, Anthropic anthropic-version.")
+    deployments: dict[str, str] = Field(
+        default_factory=dict, description="Azure: model name -> deployment name (default: same)."
+    )
+    models: tuple[str, ...] = Field((), description="Models listed by /v1/models.", max_length=1024)
+    options: dict[str, Any] = Field(default_factory=dict, description="Type-specific extras (echo latency).")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("base_url must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> ProviderConfig:
+        names = [key.name for key in self.keys]
+        if len(names) != len(set(names)):
+            raise ValueError(f"provider {self.name!r}: key names must be unique")
+        return self
+
+
+class RouteTarget(_Frozen):
+    """One provider+model a route may send to. Lower priority is tried first; weight splits a tier."""
+
+    provider: Name
+    model: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0)
+    priority: int = Field(0, ge=0, le=100)
+
+
+class RouteConfig(_Frozen):
+    """A model name clients call, mapped onto provider/model targets with fallbacks."""
+
+    name: str = Field(min_length=1, max_length=256)
+    targets: tuple[RouteTarget, ...] = Field(min_length=1, max_length=32)
+    fallback_on: tuple[FallbackTrigger, ...] = DEFAULT_FALLBACK_TRIGGERS
+
+
+class PluginConfig(_Frozen):
+    """One plugin instance; ``order`` sorts pre-hooks (post-hooks run in reverse)."""
+
+    name: Name
+    type: str
+    order: int = 0
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServerConfig(_Frozen):
+    """Limits of the client-facing HTTP API."""
+
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    drain_timeout_s: float = Field(30.0, ge=0, le=3600, description="Grace for replaced pools' work.")
+    expose_models: bool = True
+
+
+class GatewayConfig(_Frozen):
+    """Everything one gateway serves. Immutable; a change is a new object and a new revision."""
+
+    schema_version: Literal["asbru.dev/v1alpha1"] = Field(SCHEMA_VERSION, alias="schemaVersion")
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    providers: tuple[ProviderConfig, ...] = Field((), max_length=256)
+    routes: tuple[RouteConfig, ...] = Field((), max_length=1024)
+    plugins: tuple[PluginConfig, ...] = Field((), max_length=64)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewayConfig:
+        _require_unique("provider", [p.name for p in self.providers])
+        _require_unique("route", [r.name for r in self.routes])
+        _require_unique("plugin", [p.name for p in self.plugins])
+        known = {p.name for p in self.providers}
+        for route in self.routes:
+            for target in route.targets:
+                if target.provider not in known:
+                    raise ValueError(f"route {route.name!r} targets unknown provider {target.provider!r}")
+        return self
+
+    def canonical_json(self) -> bytes:
+        """Stable bytes of this config: sorted keys, defaults included. What the revision hashes."""
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
+
+    @property
+    def revision(self) -> str:
+        """Content hash: equal configs have equal revisions on every replica."""
+        return hashlib.sha256(self.canonical_json()).hexdigest()[:16]
+
+    def provider(self, name: str) -> ProviderConfig | None:
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        return None
+
+
+def _require_unique(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {kind} name {name!r}")
+        seen.add(name)

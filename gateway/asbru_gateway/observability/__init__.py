@@ -1,0 +1,1 @@
+"""One Prometheus registry for the whole process, and logging that never prints a secret."""

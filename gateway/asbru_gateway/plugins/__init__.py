@@ -1,0 +1,1 @@
+"""Plugins: the hook protocols (``base``), the ordering contract (``pipeline``), built-ins."""

@@ -1,0 +1,1 @@
+"""Anthropic Messages API, translated both ways."""

@@ -1,0 +1,60 @@
+"""Anthropic Messages API (``POST {base_url}/messages``) behind the OpenAI chat completions contract.
+
+A pure translator (see ``providers/base.py``): the request, response, stream and error mappings live
+in ``request.py``, ``response.py``, ``stream.py`` and ``errors.py``; this class only wires them to
+the ``Translator`` protocol and owns the per-provider constants (headers, API version). Anthropic
+has no embeddings API, so this translator deliberately lacks the embeddings capability.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from asbru_gateway.config.model import ProviderConfig
+from asbru_gateway.providers.anthropic.errors import anthropic_error
+from asbru_gateway.providers.anthropic.request import build_body
+from asbru_gateway.providers.anthropic.response import chat_completion
+from asbru_gateway.providers.anthropic.stream import AnthropicStreamDecoder, wants_usage_chunk
+from asbru_gateway.providers.base import ChatResult, MappedError, Target, UpstreamRequest
+
+DEFAULT_API_VERSION = "2023-06-01"
+"""The ``anthropic-version`` header when the provider config sets no ``api_version``."""
+
+
+class AnthropicTranslator:
+    """Chat completions to and from Anthropic's Messages API."""
+
+    __slots__ = ("_clock", "_headers")
+
+    def __init__(self, config: ProviderConfig, *, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` stamps ``created`` (Anthropic sends no timestamp); tests pin it."""
+        self._clock = clock
+        # Built once per config: everything but the key. Configured extra headers come last so an
+        # operator can add anthropic-beta (credential headers are refused by the config model).
+        self._headers = {
+            "content-type": "application/json",
+            "anthropic-version": config.api_version or DEFAULT_API_VERSION,
+            **{name.lower(): value for name, value in config.network.headers.items()},
+        }
+
+    def chat_request(self, request: dict[str, Any], target: Target, *, stream: bool) -> UpstreamRequest:
+        body = build_body(request, target.model, stream=stream)
+        headers = dict(self._headers)
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        return UpstreamRequest(url=f"{target.base_url}/messages", body=orjson.dumps(body), headers=headers)
+
+    def chat_response(self, body: bytes, target: Target) -> ChatResult:
+        return chat_completion(body, fallback_model=target.model, created=int(self._clock()))
+
+    def stream_decoder(self, request: dict[str, Any], target: Target) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(
+            model=target.model, created=int(self._clock()), include_usage=wants_usage_chunk(request)
+        )
+
+    def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> MappedError:
+        return anthropic_error(status, body)

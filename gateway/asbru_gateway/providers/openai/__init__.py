@@ -1,0 +1,1 @@
+"""OpenAI and the OpenAI-compatible family (Groq, Mistral, vLLM, Ollama, ...): one translator."""

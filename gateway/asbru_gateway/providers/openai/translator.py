@@ -1,0 +1,155 @@
+"""OpenAI ``/chat/completions`` and ``/embeddings``: the pass-through translator.
+
+Requests and responses are already OpenAI format, so this translator copies bytes wherever it
+can: the request is re-serialised only to set the upstream model name; responses and stream
+events are forwarded unchanged and parsed only to read ``usage``. Every OpenAI-compatible provider
+(Groq, Mistral, DeepSeek, vLLM, Ollama, ...) is this translator with another base URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from asbru_gateway.errors import UpstreamProtocolError, openai_error_type_for_status
+from asbru_gateway.providers.base import ChatResult, MappedError, Target, UpstreamRequest, Usage
+from asbru_gateway.providers.sse import DONE_EVENT, SSEBuffer
+
+_USAGE_MARKERS = (b'"usage":{', b'"usage": {')
+
+
+class OpenAITranslator:
+    """Chat and embeddings for OpenAI's own API and every server that speaks it."""
+
+    def __init__(self, *, stream_usage: bool = True) -> None:
+        self._stream_usage = stream_usage
+
+    def headers(self, target: Target) -> dict[str, str]:
+        headers = {"content-type": "application/json", **target.config.network.headers}
+        if target.api_key:
+            headers["authorization"] = "Bearer " + target.api_key
+        return headers
+
+    def url(self, target: Target, operation: str) -> str:
+        return f"{target.base_url}/{operation}"
+
+    def chat_request(self, request: dict[str, Any], target: Target, *, stream: bool) -> UpstreamRequest:
+        body = dict(request)
+        body["model"] = target.model
+        if stream and self._injects_usage(request):
+            # Ask for usage so token metrics work for streams; the extra usage-only chunk is
+            # removed again before the client sees it (it did not ask for it).
+            body["stream_options"] = {"include_usage": True}
+        return UpstreamRequest(
+            url=self.url(target, "chat/completions"), body=orjson.dumps(body), headers=self.headers(target)
+        )
+
+    def _injects_usage(self, request: dict[str, Any]) -> bool:
+        return self._stream_usage and "stream_options" not in request
+
+    def chat_response(self, body: bytes, target: Target) -> ChatResult:
+        return ChatResult(body=body, usage=usage_of(body))
+
+    def stream_decoder(self, request: dict[str, Any], target: Target) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder(hide_usage_chunk=self._injects_usage(request))
+
+    def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> MappedError:
+        return openai_style_error(status, body)
+
+    def embeddings_request(self, request: dict[str, Any], target: Target) -> UpstreamRequest:
+        body = dict(request)
+        body["model"] = target.model
+        return UpstreamRequest(
+            url=self.url(target, "embeddings"), body=orjson.dumps(body), headers=self.headers(target)
+        )
+
+    def embeddings_response(self, body: bytes, target: Target) -> ChatResult:
+        return ChatResult(body=body, usage=usage_of(body))
+
+
+class OpenAIStreamDecoder:
+    """Forwards OpenAI SSE events unchanged; reads usage from the chunk that carries it."""
+
+    __slots__ = ("_sse", "done", "failed", "hide_usage_chunk", "usage")
+
+    def __init__(self, *, hide_usage_chunk: bool = False) -> None:
+        self._sse = SSEBuffer()
+        self.done = False
+        self.failed = False
+        self.usage: Usage | None = None
+        self.hide_usage_chunk = hide_usage_chunk
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out = []
+        for event in self._sse.raw_events(data):
+            kept = self._event(event)
+            if kept is not None:
+                out.append(kept)
+        return out
+
+    def finish(self) -> list[bytes]:
+        rest = self._sse.rest()
+        if not rest:
+            return []
+        kept = self._event(rest)
+        return [kept] if kept is not None else []
+
+    def _event(self, event: bytes) -> bytes | None:
+        if event.startswith(b"data: [DONE]") or event.startswith(b"data:[DONE]"):
+            self.done = True
+            return DONE_EVENT
+        if event.startswith(b":"):  # SSE comment / keep-alive: nothing for the client
+            return None
+        if any(marker in event for marker in _USAGE_MARKERS):
+            payload = _data_of(event)
+            self.usage = usage_of(payload)
+            if self.hide_usage_chunk and b'"choices":[]' in payload.replace(b" ", b""):
+                return None
+        elif event.startswith(b'data: {"error"') or event.startswith(b'data:{"error"'):
+            self.failed = True
+        return event + b"\n\n"
+
+
+def _data_of(event: bytes) -> bytes:
+    start = event.find(b"data:")
+    return event[start + 5 :].strip() if start >= 0 else b""
+
+
+def usage_of(body: bytes) -> Usage | None:
+    """The ``usage`` of an OpenAI response body, or None. Raises on a body that is not JSON."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError("upstream answered with a body that is not JSON") from None
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    return Usage(
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+def openai_style_error(status: int, body: bytes) -> MappedError:
+    """Read an OpenAI-format error body; fall back to the status and a bounded excerpt of the text."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return MappedError(
+            status=status,
+            message=str(error.get("message") or f"upstream returned HTTP {status}"),
+            type=str(error.get("type") or openai_error_type_for_status(status)),
+            code=None if error.get("code") is None else str(error.get("code")),
+            param=None if error.get("param") is None else str(error.get("param")),
+        )
+    if isinstance(error, str):
+        message = error
+    else:
+        text = body[:500].decode("utf-8", "replace").strip()
+        message = f"upstream returned HTTP {status}" + (f": {text}" if text else "")
+    return MappedError(status=status, message=message, type=openai_error_type_for_status(status))

@@ -1,0 +1,60 @@
+"""Incremental Server-Sent Events framing, shared by every provider's stream decoder.
+
+Upstream bytes arrive split anywhere; ``SSEBuffer.feed`` returns only complete events. Two views:
+``raw_events`` (the event's bytes, normalised to ``\\n`` line ends, for pass-through without
+parsing) and ``parse_event`` (``event:`` name and joined ``data:`` payload, for translation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: bytes
+
+
+class SSEBuffer:
+    """Accumulates bytes; yields complete events (each without its trailing blank line)."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def raw_events(self, data: bytes) -> list[bytes]:
+        if b"\r" in data or (self._buffer and self._buffer.endswith(b"\r")):
+            data = (self._buffer + data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            self._buffer = b""
+        buffer = self._buffer + data if self._buffer else data
+        if b"\n\n" not in buffer:
+            self._buffer = buffer
+            return []
+        *events, self._buffer = buffer.split(b"\n\n")
+        return [event for event in events if event.strip()]
+
+    def rest(self) -> bytes:
+        """What is left at EOF (an event the upstream did not terminate with a blank line)."""
+        rest, self._buffer = self._buffer.strip(), b""
+        return rest
+
+
+def parse_event(raw: bytes) -> SSEEvent:
+    """Split one raw event into its ``event:`` name and ``data:`` payload (multi-line joined)."""
+    name: str | None = None
+    data: list[bytes] = []
+    for line in raw.split(b"\n"):
+        if line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line.startswith(b"event:"):
+            name = line[6:].strip().decode("utf-8", "replace")
+    return SSEEvent(name, b"\n".join(data))
+
+
+def format_event(payload: bytes) -> bytes:
+    """One OpenAI SSE event from a JSON payload."""
+    return b"data: " + payload + b"\n\n"

@@ -1,0 +1,160 @@
+"""The one HTTP execution path to upstreams, behind a two-method interface so the choice is visible.
+
+aiohttp is used because it is the cheapest asyncio client measured on this machine, CPU per
+request against the same mock: aiohttp 0.26-0.30 ms, httpx2 1.7 ms, httpx 0.28 2.3-4.5 ms.
+Swapping it means writing another ``UpstreamClient``; nothing else in the gateway imports aiohttp.
+
+Low-level failures are mapped here, once, to the gateway's typed errors (the httpx
+``map_httpcore_exceptions`` pattern): a connect failure is ``UpstreamConnectError``, a timeout
+``UpstreamTimeoutError``, a broken body ``UpstreamProtocolError``. Routing decides on those types.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from asbru_gateway.config.model import ProviderConfig
+from asbru_gateway.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeoutError
+from asbru_gateway.providers.base import UpstreamRequest
+
+
+class UpstreamResponse(Protocol):
+    """An upstream answer whose headers have arrived; the body is read or iterated, then released."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes: ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive (stream idle timeout applies between chunks)."""
+        ...
+
+    def release(self) -> None:
+        """Give the connection back (or drop it if the body was not consumed). Idempotent."""
+        ...
+
+
+class UpstreamClient(Protocol):
+    """Sends upstream requests for one provider; owns that provider's connection pool."""
+
+    async def send(self, request: UpstreamRequest, *, stream: bool) -> UpstreamResponse: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect_s: float
+    request_s: float
+    stream_idle_s: float
+
+
+@contextmanager
+def mapped_errors(what: str) -> Iterator[None]:
+    """Turn aiohttp/asyncio failures into the gateway's typed upstream errors. Never echoes a URL."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise UpstreamTimeoutError(f"upstream timed out {what}") from None
+    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as error:
+        raise UpstreamConnectError(f"cannot reach upstream ({type(error).__name__})") from None
+    except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as error:
+        raise UpstreamProtocolError(f"upstream broke the response {what} ({type(error).__name__})") from None
+    except aiohttp.ClientError as error:
+        raise UpstreamConnectError(f"upstream request failed ({type(error).__name__})") from None
+
+
+class AiohttpResponse:
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        with mapped_errors("while sending the body"):
+            return await self._response.read()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        while True:
+            with mapped_errors("mid-stream"):
+                chunk = await content.readany()
+            if not chunk:
+                return
+            yield chunk
+
+    def release(self) -> None:
+        self._response.release()
+
+
+class AiohttpClient:
+    """One ``aiohttp.ClientSession`` per provider, its connection pool sized to the pool's concurrency."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        network = config.network
+        self._timeouts = Timeouts(
+            network.connect_timeout_s, network.request_timeout_s, network.stream_idle_timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._limit = config.pool.concurrency
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        # Created lazily, inside the running loop, by the first request.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, keepalive_timeout=60,
+                                             ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",),
+                                                  cookie_jar=aiohttp.DummyCookieJar())
+        return self._session
+
+    async def send(self, request: UpstreamRequest, *, stream: bool) -> UpstreamResponse:
+        timeouts = self._timeouts
+        # A stream has no total limit: stream_idle_s bounds every wait for bytes (headers included)
+        # through aiohttp's own socket-read timeout, so no per-chunk timer is needed.
+        timeout = aiohttp.ClientTimeout(
+            total=None if stream else timeouts.request_s,
+            connect=timeouts.connect_s,
+            sock_read=timeouts.stream_idle_s if stream else None,
+        )
+        with mapped_errors("before answering"):
+            response = await self._client_session().request(
+                request.method, request.url, data=request.body, headers=request.headers, timeout=timeout
+            )
+        return AiohttpResponse(response)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds an upstream asked us to wait: ``retry-after-ms``, ``retry-after`` seconds or HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

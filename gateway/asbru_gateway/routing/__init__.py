@@ -1,0 +1,1 @@
+"""Routing: model name -> ordered provider/model candidates; keys, retries, fallbacks."""

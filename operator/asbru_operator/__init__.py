@@ -1,0 +1,1 @@
+"""Asbru's Kubernetes operator: custom resources in, gateway config and Deployments out."""
