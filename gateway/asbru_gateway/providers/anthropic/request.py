@@ -102,14 +102,10 @@ def _messages(raw: object) -> tuple[str | None, list[Message]]:
 
 
 def _turn(role: object, message: Mapping[str, Any], param: str) -> tuple[str, list[Block]]:
-    converters: dict[object, tuple[str, Callable[[Mapping[str, Any], str], list[Block]]]] = {
-        "user": ("user", _user_blocks),
-        "assistant": ("assistant", _assistant_blocks),
-        "tool": ("user", _tool_result_blocks),
-    }
-    if role not in converters:
+    """One non-system message as (Anthropic role, blocks); OpenAI ``tool`` messages go to the user."""
+    if not isinstance(role, str) or role not in _CONVERTERS:
         raise UnsupportedError(f"{param}.role {role!r} is not supported by Anthropic", param=f"{param}.role")
-    role_out, convert = converters[role]
+    role_out, convert = _CONVERTERS[role]
     return role_out, convert(message, param)
 
 
@@ -163,6 +159,13 @@ def _tool_result_blocks(message: Mapping[str, Any], param: str) -> list[Block]:
         if parts:
             block["content"] = parts
     return [block]
+
+
+_CONVERTERS: dict[str, tuple[str, Callable[[Mapping[str, Any], str], list[Block]]]] = {
+    "user": ("user", _user_blocks),
+    "assistant": ("assistant", _assistant_blocks),
+    "tool": ("user", _tool_result_blocks),
+}
 
 
 def _content_blocks(content: object, param: str, *, images: bool) -> list[Block]:

@@ -1,0 +1,1 @@
+"""Provider translator tests: bytes in, bytes out (plus the fakes checked against official SDKs)."""
