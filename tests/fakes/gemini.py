@@ -41,13 +41,17 @@ _STATUS_NAMES = {
 def make_app(recorder: Recorder) -> web.Application:
     """The fake's aiohttp app; every request is recorded before it is answered."""
 
+    hanging: set[asyncio.Future[None]] = set()
+
     async def handle(request: web.Request) -> web.StreamResponse:
         await recorder.record(request)
+        if request.match_info["target"].startswith("hang:"):
+            await _hang(hanging)
         if not request.headers.get("x-goog-api-key"):
             return error_response(401, "Method doesn't allow unregistered callers. Use an API key.")
         model, _, method = request.match_info["target"].rpartition(":")
         if method == "generateContent":
-            return await _generate(model)
+            return _generate(model)
         if method == "streamGenerateContent":
             if request.query.get("alt") != "sse":
                 return error_response(400, "this fake streams only with alt=sse")
@@ -56,7 +60,12 @@ def make_app(recorder: Recorder) -> web.Application:
             return _embed(await request.json())
         return error_response(404, f"unknown method {method!r}")
 
+    async def release_hanging(_: web.Application) -> None:
+        for future in list(hanging):  # shutdown: end hung handlers instead of leaving them pending
+            future.cancel()
+
     app = web.Application()
+    app.on_shutdown.append(release_hanging)
     for version in ("v1beta", "v1"):  # Google serves both; google-genai >= 3 defaults to v1
         app.router.add_post(f"/{version}/models/{{target}}", handle)
     return app
@@ -79,16 +88,24 @@ def error_response(status: int, message: str = scenarios.ERROR_MESSAGE) -> web.R
     return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
 
-async def _scenario_error(model: str) -> web.Response | None:
-    """The error answer a scenario model asks for; ``hang`` never returns (until shutdown)."""
-    if model == "hang":
-        await asyncio.get_running_loop().create_future()
+async def _hang(hanging: set[asyncio.Future[None]]) -> None:
+    """The ``hang`` scenario: wait until the fake shuts down."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    hanging.add(future)
+    try:
+        await future
+    finally:
+        hanging.discard(future)
+
+
+def _scenario_error(model: str) -> web.Response | None:
+    """The error answer an ``error-<status>`` scenario model asks for."""
     status = scenarios.error_status(model)
     return None if status is None else error_response(status)
 
 
-async def _generate(model: str) -> web.Response:
-    failure = await _scenario_error(model)
+def _generate(model: str) -> web.Response:
+    failure = _scenario_error(model)
     if failure is not None:
         return failure
     if scenarios.wants_tool(model):
@@ -99,7 +116,7 @@ async def _generate(model: str) -> web.Response:
 
 
 async def _stream(request: web.Request, model: str) -> web.StreamResponse:
-    failure = await _scenario_error(model)
+    failure = _scenario_error(model)
     if failure is not None:
         return failure
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -118,16 +135,25 @@ def _stream_chunks(model: str) -> list[dict[str, Any]]:
     if scenarios.wants_tool(model):
         return [_answer(model, [_function_call_part()], finished=True, usage=_usage())]
     pieces = scenarios.STREAM_PIECES
-    chunks = [_answer(model, [{"text": piece}], finished=False, usage=_usage(prompt_only=True)) for piece in pieces]
+    chunks = [
+        _answer(model, [{"text": piece}], finished=False, usage=_usage(prompt_only=True)) for piece in pieces
+    ]
     chunks[-1] = _answer(model, [{"text": pieces[-1]}], finished=True, usage=_usage())
     return chunks
 
 
-def _answer(model: str, parts: list[dict[str, Any]], *, finished: bool, usage: dict[str, Any]) -> dict[str, Any]:
+def _answer(
+    model: str, parts: list[dict[str, Any]], *, finished: bool, usage: dict[str, Any]
+) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finished:
         candidate["finishReason"] = "STOP"
-    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": RESPONSE_ID}
+    return {
+        "candidates": [candidate],
+        "usageMetadata": usage,
+        "modelVersion": model,
+        "responseId": RESPONSE_ID,
+    }
 
 
 def _function_call_part() -> dict[str, Any]:

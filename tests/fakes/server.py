@@ -60,8 +60,7 @@ def serve_in_thread(app: web.Application, *, port: int = 0) -> Iterator[str]:
         site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
         await site.start()
         state["runner"] = runner
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        state["port"] = sockets[0].getsockname()[1]
+        state["port"] = runner.addresses[0][1]
 
     def run() -> None:
         asyncio.set_event_loop(loop)

@@ -27,14 +27,18 @@ class SSEBuffer:
         self._buffer = b""
 
     def raw_events(self, data: bytes) -> list[bytes]:
-        if b"\r" in data or (self._buffer and self._buffer.endswith(b"\r")):
-            data = (self._buffer + data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            self._buffer = b""
         buffer = self._buffer + data if self._buffer else data
+        held = b""
+        if b"\r" in buffer:
+            # Normalise CRLF/CR to LF, but hold a trailing CR back: its LF may be in the next read.
+            if buffer.endswith(b"\r"):
+                buffer, held = buffer[:-1], b"\r"
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if b"\n\n" not in buffer:
-            self._buffer = buffer
+            self._buffer = buffer + held
             return []
-        *events, self._buffer = buffer.split(b"\n\n")
+        *events, rest = buffer.split(b"\n\n")
+        self._buffer = rest + held
         return [event for event in events if event.strip()]
 
     def rest(self) -> bytes:
