@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from asbru_gateway.api.router import ApiRouter
@@ -89,7 +90,10 @@ class GatewayApp:
     async def _start_kube_source(self, ref_text: str) -> None:
         from asbru_gateway.config.kube_source import KubeConfigSource, KubeSourceRef
 
-        source = KubeConfigSource(KubeSourceRef.parse(ref_text), self.gateway.apply)
+        async def apply(config: GatewayConfig, secrets: Mapping[str, str]) -> None:
+            await self.gateway.apply(config, secrets)
+
+        source = KubeConfigSource(KubeSourceRef.parse(ref_text), apply)
         await source.start()
         self._sources.append(source)
 
