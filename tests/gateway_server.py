@@ -49,10 +49,19 @@ def run_gateway(
     if isinstance(config, dict):
         config = parse_config(config)
     app = create_app(settings or AppSettings(shutdown_drain_s=2), config=config)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host="127.0.0.1", port=0, loop="uvloop", http="httptools", lifespan="on",
-        access_log=False, log_config=None, timeout_graceful_shutdown=5,
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
+    )
     loops: list[asyncio.AbstractEventLoop] = []
     original_startup = server.startup
 

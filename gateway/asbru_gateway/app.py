@@ -22,6 +22,7 @@ from asbru_gateway.runtime import Gateway
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class AppSettings:
     config_path: str | None = None

@@ -41,17 +41,27 @@ def _register_broken(subparsers: Any, name: str, error: ImportError) -> None:
 
 def register_serve(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the gateway (embedded default config if none given)")
-    serve.add_argument("--config", default=os.environ.get("ASBRU_CONFIG"),
-                       help="YAML/JSON config file, reloaded on change and SIGHUP (env ASBRU_CONFIG)")
-    serve.add_argument("--kube-source", default=os.environ.get("ASBRU_KUBE_SOURCE"),
-                       metavar="NAMESPACE/NAME",
-                       help="watch this ConfigMap and Secret through the Kubernetes API (env ASBRU_KUBE_SOURCE)")
+    serve.add_argument(
+        "--config",
+        default=os.environ.get("ASBRU_CONFIG"),
+        help="YAML/JSON config file, reloaded on change and SIGHUP (env ASBRU_CONFIG)",
+    )
+    serve.add_argument(
+        "--kube-source",
+        default=os.environ.get("ASBRU_KUBE_SOURCE"),
+        metavar="NAMESPACE/NAME",
+        help="watch this ConfigMap and Secret through the Kubernetes API (env ASBRU_KUBE_SOURCE)",
+    )
     serve.add_argument("--host", default=os.environ.get("ASBRU_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("ASBRU_PORT", "8080")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("ASBRU_WORKERS", "1")))
     serve.add_argument("--log-level", default=os.environ.get("ASBRU_LOG_LEVEL", "info"))
-    serve.add_argument("--shutdown-drain", type=float, default=float(os.environ.get("ASBRU_SHUTDOWN_DRAIN_S", "30")),
-                       help="seconds to let in-flight requests and streams finish on SIGTERM")
+    serve.add_argument(
+        "--shutdown-drain",
+        type=float,
+        default=float(os.environ.get("ASBRU_SHUTDOWN_DRAIN_S", "30")),
+        help="seconds to let in-flight requests and streams finish on SIGTERM",
+    )
     serve.set_defaults(func=run_serve)
 
 

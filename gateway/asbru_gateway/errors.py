@@ -35,7 +35,7 @@ class GatewayError(Exception):
         message: str,
         *,
         status: int | None = None,
-        type: str | None = None,  # noqa: A002 - the OpenAI field is called type
+        type: str | None = None,
         code: str | None = None,
         param: str | None = None,
         retry_after: float | None = None,

@@ -75,8 +75,12 @@ class Gateway:
             self.current = snapshot
             metrics.CONFIG_RELOADS.labels("applied").inc()
             metrics.set_revision(revision)
-            log.info("config revision %s applied (%d providers, %d routes)", revision,
-                     len(config.providers), len(config.routes))
+            log.info(
+                "config revision %s applied (%d providers, %d routes)",
+                revision,
+                len(config.providers),
+                len(config.routes),
+            )
         return revision
 
     def _build(
@@ -101,20 +105,20 @@ class Gateway:
             self._schedule_pipeline_close(previous.pipeline, config.server.drain_timeout_s)
         return Snapshot(config, revision, routes, pools, pipeline)
 
-    def _schedule_drain(self, runtime: ProviderRuntime, timeout: float) -> None:
+    def _schedule_drain(self, runtime: ProviderRuntime, grace_s: float) -> None:
         self._retiring.add(runtime)
 
         async def drain() -> None:
             try:
-                await runtime.drain_and_close(timeout)
+                await runtime.drain_and_close(grace_s)
             finally:
                 self._retiring.discard(runtime)
 
         self._track(asyncio.get_running_loop().create_task(drain(), name=f"drain-{runtime.name}"))
 
-    def _schedule_pipeline_close(self, pipeline: Pipeline, timeout: float) -> None:
+    def _schedule_pipeline_close(self, pipeline: Pipeline, grace_s: float) -> None:
         async def close_later() -> None:
-            await asyncio.sleep(timeout)  # in-flight requests of the old revision still use it
+            await asyncio.sleep(grace_s)  # in-flight requests of the old revision still use it
             await pipeline.aclose()
 
         self._track(asyncio.get_running_loop().create_task(close_later(), name="close-pipeline"))
@@ -128,16 +132,22 @@ class Gateway:
         runtimes = list(snapshot.pools) if snapshot else []
         for runtime in runtimes:
             pool = runtime.pool
-            yield metrics.PoolStats(runtime.name, pool.in_flight, pool.queued, pool.config.concurrency,
-                                    pool.config.queue_size, pool.rejected)
+            yield metrics.PoolStats(
+                runtime.name,
+                pool.in_flight,
+                pool.queued,
+                pool.config.concurrency,
+                pool.config.queue_size,
+                pool.rejected,
+            )
 
-    async def close(self, timeout: float) -> None:
-        """Shutdown: every runtime drains (up to ``timeout``) and closes; plugins close."""
+    async def close(self, grace_s: float) -> None:
+        """Shutdown: every runtime drains (up to ``grace_s``) and closes; plugins close."""
         self.draining = True
         snapshot = self.current
         if snapshot is not None:
             for runtime in snapshot.pools:
-                self._schedule_drain(runtime, timeout)
+                self._schedule_drain(runtime, grace_s)
             await snapshot.pipeline.aclose()
         for task in list(self._drains):
             if task.get_name() == "close-pipeline":

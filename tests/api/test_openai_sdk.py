@@ -46,7 +46,9 @@ def test_sync_chat_through_echo(gateway: RunningGateway, client: openai.OpenAI) 
     assert response.choices[0].finish_reason == "stop"
 
 
-def test_sync_stream_through_route(gateway: RunningGateway, client: openai.OpenAI, openai_upstream: tuple[str, Recorder]) -> None:
+def test_sync_stream_through_route(
+    gateway: RunningGateway, client: openai.OpenAI, openai_upstream: tuple[str, Recorder]
+) -> None:
     stream = client.chat.completions.create(
         model="smart", messages=[{"role": "user", "content": "hi"}], stream=True
     )
@@ -62,7 +64,9 @@ def test_sync_stream_through_route(gateway: RunningGateway, client: openai.OpenA
 
 def test_stream_usage_when_client_asks(gateway: RunningGateway, client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True,
+        model="openai/gpt-4o",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     usage = [c.usage for c in stream if c.usage is not None]
@@ -86,7 +90,8 @@ async def test_async_chat_and_stream(gateway: RunningGateway) -> None:
 
 def test_tool_call_round_trip(gateway: RunningGateway, client: openai.OpenAI) -> None:
     response = client.chat.completions.create(
-        model="openai/gpt-tool", messages=[{"role": "user", "content": "weather?"}],
+        model="openai/gpt-tool",
+        messages=[{"role": "user", "content": "weather?"}],
         tools=[{"type": "function", "function": {"name": sc.TOOL_NAME, "parameters": {"type": "object"}}}],
     )
     call = response.choices[0].message.tool_calls[0]  # type: ignore[index]
@@ -112,6 +117,10 @@ def test_models_list_and_request_id(gateway: RunningGateway, client: openai.Open
 def test_upstream_error_is_mapped_faithfully(gateway: RunningGateway, client: openai.OpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as raised:
         client.chat.completions.create(model="openai/error-429", messages=[{"role": "user", "content": "x"}])
-    assert raised.value.body == {"message": sc.ERROR_MESSAGE, "type": "rate_limit_error", "code": None,
-                                 "param": None}
+    assert raised.value.body == {
+        "message": sc.ERROR_MESSAGE,
+        "type": "rate_limit_error",
+        "code": None,
+        "param": None,
+    }
     assert raised.value.response.headers.get("x-request-id")

@@ -33,8 +33,13 @@ class Adapter:
 
 
 def _azure(url: str) -> dict[str, Any]:
-    return {"name": "azure", "type": "azure", "base_url": url, "api_version": "2024-10-21",
-            "keys": [{"name": "k1", "secret": "env:ASBRU_TEST_AZURE_KEY"}]}
+    return {
+        "name": "azure",
+        "type": "azure",
+        "base_url": url,
+        "api_version": "2024-10-21",
+        "keys": [{"name": "k1", "secret": "env:ASBRU_TEST_AZURE_KEY"}],
+    }
 
 
 ADAPTERS = [
@@ -61,16 +66,28 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
     with serve_in_thread(adapter.make_app(recorder)) as url:
         provider = {**adapter.provider(url), "network": {"max_retries": 0}}
         config = {"providers": [provider], "plugins": [{"name": "telemetry", "type": "telemetry"}]}
-        with run_gateway(config) as gateway, openai.OpenAI(
-            base_url=gateway.base_url, api_key="client-key", max_retries=0
-        ) as client:
+        with (
+            run_gateway(config) as gateway,
+            openai.OpenAI(base_url=gateway.base_url, api_key="client-key", max_retries=0) as client,
+        ):
             yield Setup(gateway, client, recorder, provider["name"])
 
 
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
-TOOLS: Any = [{"type": "function", "function": {
-    "name": sc.TOOL_NAME, "description": "Weather by city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS: Any = [
+    {
+        "type": "function",
+        "function": {
+            "name": sc.TOOL_NAME,
+            "description": "Weather by city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 def test_chat(setup: Setup) -> None:
@@ -87,16 +104,22 @@ def test_usage(setup: Setup) -> None:
     response = setup.client.chat.completions.create(model=f"{setup.provider}/model-usage", messages=USER)
     assert response.usage is not None
     assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (
-        sc.PROMPT_TOKENS, sc.COMPLETION_TOKENS)
+        sc.PROMPT_TOKENS,
+        sc.COMPLETION_TOKENS,
+    )
     assert response.usage.total_tokens == sc.PROMPT_TOKENS + sc.COMPLETION_TOKENS
     metrics = httpx.get(setup.gateway.url + "/metrics").text
-    assert (f'asbru_tokens_total{{direction="output",model="model-usage",provider="{setup.provider}"}} '
-            f"{float(sc.COMPLETION_TOKENS)}") in metrics
+    assert (
+        f'asbru_tokens_total{{direction="output",model="model-usage",provider="{setup.provider}"}} '
+        f"{float(sc.COMPLETION_TOKENS)}"
+    ) in metrics
 
 
 def test_stream(setup: Setup) -> None:
     stream = setup.client.chat.completions.create(
-        model=f"{setup.provider}/model-text", messages=USER, stream=True,
+        model=f"{setup.provider}/model-text",
+        messages=USER,
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -111,7 +134,8 @@ def test_stream(setup: Setup) -> None:
 
 def test_tools(setup: Setup) -> None:
     response = setup.client.chat.completions.create(
-        model=f"{setup.provider}/model-tool", messages=USER, tools=TOOLS, tool_choice="auto")
+        model=f"{setup.provider}/model-tool", messages=USER, tools=TOOLS, tool_choice="auto"
+    )
     choice = response.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
@@ -124,13 +148,22 @@ def test_tools(setup: Setup) -> None:
 def test_tool_result_turn(setup: Setup) -> None:
     messages: Any = [
         *USER,
-        {"role": "assistant", "content": None, "tool_calls": [{
-            "id": sc.TOOL_CALL_ID, "type": "function",
-            "function": {"name": sc.TOOL_NAME, "arguments": sc.TOOL_ARGS}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": sc.TOOL_CALL_ID,
+                    "type": "function",
+                    "function": {"name": sc.TOOL_NAME, "arguments": sc.TOOL_ARGS},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": sc.TOOL_CALL_ID, "content": '{"temp_c": 18}'},
     ]
     response = setup.client.chat.completions.create(
-        model=f"{setup.provider}/model-text", messages=messages, tools=TOOLS)
+        model=f"{setup.provider}/model-text", messages=messages, tools=TOOLS
+    )
     assert response.choices[0].message.content == sc.TEXT
     sent = json.dumps(setup.recorder.requests[-1].json)
     assert "18" in sent and sc.TOOL_NAME in sent  # the tool result reached the upstream
@@ -138,7 +171,8 @@ def test_tool_result_turn(setup: Setup) -> None:
 
 def test_streamed_tool_call(setup: Setup) -> None:
     stream = setup.client.chat.completions.create(
-        model=f"{setup.provider}/model-tool", messages=USER, tools=TOOLS, stream=True)
+        model=f"{setup.provider}/model-tool", messages=USER, tools=TOOLS, stream=True
+    )
     name, arguments, finish = "", "", None
     for chunk in stream:
         if not chunk.choices:
@@ -155,11 +189,14 @@ def test_streamed_tool_call(setup: Setup) -> None:
     assert finish == "tool_calls"
 
 
-@pytest.mark.parametrize(("status", "exception"), [
-    (400, openai.BadRequestError),
-    (429, openai.RateLimitError),
-    (500, openai.InternalServerError),
-])
+@pytest.mark.parametrize(
+    ("status", "exception"),
+    [
+        (400, openai.BadRequestError),
+        (429, openai.RateLimitError),
+        (500, openai.InternalServerError),
+    ],
+)
 def test_errors(setup: Setup, status: int, exception: type[openai.APIStatusError]) -> None:
     with pytest.raises(exception) as raised:
         setup.client.chat.completions.create(model=f"{setup.provider}/error-{status}", messages=USER)

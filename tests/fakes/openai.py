@@ -54,8 +54,14 @@ def make_app(recorder: Recorder, *, azure: bool = False) -> web.Application:
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
         data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(items))]
-        return web.json_response({"object": "list", "data": data, "model": body.get("model"),
-                                  "usage": {"prompt_tokens": sc.PROMPT_TOKENS, "total_tokens": sc.PROMPT_TOKENS}})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": sc.PROMPT_TOKENS, "total_tokens": sc.PROMPT_TOKENS},
+            }
+        )
 
     app = web.Application()
     if azure:
@@ -84,11 +90,26 @@ async def _early_answer(model: str, key: str, count: int) -> web.StreamResponse 
     return None
 
 
-def _error(status: int, message: str, code: str | None = None, type_: str | None = None,
-           headers: dict[str, str] | None = None) -> web.Response:
-    error = {"message": message, "type": type_ or ("rate_limit_error" if status == 429 else "server_error"
-                                                   if status >= 500 else "invalid_request_error"),
-             "param": None, "code": code}
+def _error(
+    status: int,
+    message: str,
+    code: str | None = None,
+    type_: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    error = {
+        "message": message,
+        "type": type_
+        or (
+            "rate_limit_error"
+            if status == 429
+            else "server_error"
+            if status >= 500
+            else "invalid_request_error"
+        ),
+        "param": None,
+        "code": code,
+    }
     return web.json_response({"error": error}, status=status, headers=headers)
 
 
@@ -96,21 +117,42 @@ def _completion(model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": sc.TEXT, "refusal": None}
     finish = "stop"
     if sc.wants_tool(model):
-        message = {"role": "assistant", "content": None, "tool_calls": [{
-            "id": sc.TOOL_CALL_ID, "type": "function",
-            "function": {"name": sc.TOOL_NAME, "arguments": sc.TOOL_ARGS}}]}
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": sc.TOOL_CALL_ID,
+                    "type": "function",
+                    "function": {"name": sc.TOOL_NAME, "arguments": sc.TOOL_ARGS},
+                }
+            ],
+        }
         finish = "tool_calls"
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": {"prompt_tokens": sc.PROMPT_TOKENS, "completion_tokens": sc.COMPLETION_TOKENS,
-                      "total_tokens": sc.PROMPT_TOKENS + sc.COMPLETION_TOKENS}}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": sc.PROMPT_TOKENS,
+            "completion_tokens": sc.COMPLETION_TOKENS,
+            "total_tokens": sc.PROMPT_TOKENS + sc.COMPLETION_TOKENS,
+        },
+    }
 
 
 async def _stream(request: web.Request, model: str, body: dict[str, Any]) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
     delay = int(model.split("-")[1]) / 1000 if model.startswith("slow-") else 0
-    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    base = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
 
     async def emit(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> None:
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
@@ -125,8 +167,18 @@ async def _stream(request: web.Request, model: str, body: dict[str, Any]) -> web
         request.transport.close()
         return response
     if sc.wants_tool(model):
-        await emit({"tool_calls": [{"index": 0, "id": sc.TOOL_CALL_ID, "type": "function",
-                                    "function": {"name": sc.TOOL_NAME, "arguments": ""}}]})
+        await emit(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": sc.TOOL_CALL_ID,
+                        "type": "function",
+                        "function": {"name": sc.TOOL_NAME, "arguments": ""},
+                    }
+                ]
+            }
+        )
         for piece in sc.TOOL_ARG_PIECES:
             await emit({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
         await emit({}, "tool_calls")
@@ -135,8 +187,11 @@ async def _stream(request: web.Request, model: str, body: dict[str, Any]) -> web
             await emit({"content": piece})
         await emit({}, "stop")
     if (body.get("stream_options") or {}).get("include_usage"):
-        usage = {"prompt_tokens": sc.PROMPT_TOKENS, "completion_tokens": sc.COMPLETION_TOKENS,
-                 "total_tokens": sc.PROMPT_TOKENS + sc.COMPLETION_TOKENS}
+        usage = {
+            "prompt_tokens": sc.PROMPT_TOKENS,
+            "completion_tokens": sc.COMPLETION_TOKENS,
+            "total_tokens": sc.PROMPT_TOKENS + sc.COMPLETION_TOKENS,
+        }
         await response.write(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
@@ -144,6 +199,10 @@ async def _stream(request: web.Request, model: str, body: dict[str, Any]) -> web
 
 
 def provider_config(url: str, name: str = "openai", *, type_: str = "openai") -> dict[str, Any]:
-    return {"name": name, "type": type_, "base_url": f"{url}/v1",
-            "keys": [{"name": "k1", "secret": "env:ASBRU_TEST_OPENAI_KEY"}],
-            "network": {"max_retries": 0}}
+    return {
+        "name": name,
+        "type": type_,
+        "base_url": f"{url}/v1",
+        "keys": [{"name": "k1", "secret": "env:ASBRU_TEST_OPENAI_KEY"}],
+        "network": {"max_retries": 0},
+    }

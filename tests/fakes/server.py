@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 
@@ -35,8 +36,6 @@ class Recorder:
     async def record(self, request: web.Request) -> RecordedRequest:
         body = await request.read()
         try:
-            import orjson
-
             parsed = orjson.loads(body) if body else None
         except ValueError:
             parsed = None

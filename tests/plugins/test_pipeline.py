@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from asbru_gateway.errors import GatewayError
+from asbru_gateway.observability.metrics import PLUGIN_ERRORS
 from asbru_gateway.plugins.base import Outcome, RequestContext, ShortCircuit
 from asbru_gateway.plugins.builtin import registry
 from asbru_gateway.plugins.pipeline import Pipeline
@@ -76,8 +77,11 @@ async def test_pre_in_order_post_in_reverse() -> None:
 
 async def test_short_circuit_skips_later_plugins_and_their_post_hooks() -> None:
     journal: list[str] = []
-    plugins = [Recording("a", {"journal": journal}), Recording("b", {"journal": journal, "pre": "answer"}),
-               Recording("c", {"journal": journal})]
+    plugins = [
+        Recording("a", {"journal": journal}),
+        Recording("b", {"journal": journal, "pre": "answer"}),
+        Recording("c", {"journal": journal}),
+    ]
     pipeline = Pipeline(plugins)
     reached, short = await pipeline.pre(_ctx())
     assert short is not None and short.outcome.body == b'{"cached":true}'
@@ -87,7 +91,9 @@ async def test_short_circuit_skips_later_plugins_and_their_post_hooks() -> None:
 
 async def test_error_short_circuit() -> None:
     journal: list[str] = []
-    pipeline = Pipeline([Recording("a", {"journal": journal, "pre": "deny"}), Recording("b", {"journal": journal})])
+    pipeline = Pipeline(
+        [Recording("a", {"journal": journal, "pre": "deny"}), Recording("b", {"journal": journal})]
+    )
     reached, short = await pipeline.pre(_ctx())
     assert reached == 1 and short is not None and short.outcome.status == 403
     assert short.outcome.error is not None and short.outcome.error.code == "denied"
@@ -102,8 +108,6 @@ async def test_plugin_exceptions_are_swallowed_and_counted() -> None:
     assert pipeline.chunk(_ctx(), b"data: x\n\n") == b"data: x\n\n"
     outcome = await pipeline.post(_ctx(), Outcome(200, b"body"), reached)
     assert outcome.body == b"body"
-    from asbru_gateway.observability.metrics import PLUGIN_ERRORS
-
     assert PLUGIN_ERRORS.labels("buggy")._value.get() >= 3
 
 
@@ -123,10 +127,25 @@ def gateway_with_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Runn
     config = {
         "providers": [{"name": "echo", "type": "echo"}],
         "plugins": [
-            {"name": "first", "type": "recording", "order": 1, "settings": {"journal": journal, "post": "tag"}},
-            {"name": "second", "type": "recording", "order": 2,
-             "settings": {"journal": journal, "chunk": "upper", "pre": "raise"}},
-            {"name": "off", "type": "recording", "order": 3, "enabled": False, "settings": {"journal": journal}},
+            {
+                "name": "first",
+                "type": "recording",
+                "order": 1,
+                "settings": {"journal": journal, "post": "tag"},
+            },
+            {
+                "name": "second",
+                "type": "recording",
+                "order": 2,
+                "settings": {"journal": journal, "chunk": "upper", "pre": "raise"},
+            },
+            {
+                "name": "off",
+                "type": "recording",
+                "order": 3,
+                "enabled": False,
+                "settings": {"journal": journal},
+            },
         ],
     }
     with run_gateway(config) as running:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,8 +31,10 @@ def _config(upstream: str, generation: int) -> dict[str, Any]:
             {"name": "echo", "type": "echo", "options": {"chunk_delay_ms": 5}},
             openai_provider,
         ],
-        "routes": [{"name": f"gen-{generation}", "targets": [{"provider": "echo", "model": "e"}]},
-                   {"name": "stable", "targets": [{"provider": "openai", "model": "slow-20"}]}],
+        "routes": [
+            {"name": f"gen-{generation}", "targets": [{"provider": "echo", "model": "e"}]},
+            {"name": "stable", "targets": [{"provider": "openai", "model": "slow-20"}]},
+        ],
         "plugins": [{"name": "telemetry", "type": "telemetry", "order": generation % 2}],
     }
 
@@ -44,8 +46,9 @@ def gateway(openai_upstream: tuple[str, Recorder]) -> Iterator[RunningGateway]:
 
 
 async def _json_call(client: httpx.AsyncClient, model: str) -> None:
-    response = await client.post("/v1/chat/completions",
-                                 json={"model": model, "messages": [{"role": "user", "content": "x y"}]})
+    response = await client.post(
+        "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x y"}]}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"]
 
@@ -65,6 +68,7 @@ async def test_twenty_reloads_under_load_fail_nothing(
     stop = asyncio.Event()
     completed = {"json": 0, "stream": 0}
     failures: list[BaseException] = []
+    progressed = asyncio.Event()
 
     async def worker(kind: str, model: str) -> None:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
@@ -75,6 +79,7 @@ async def test_twenty_reloads_under_load_fail_nothing(
                     else:
                         await _stream_call(client, model)
                     completed[kind] += 1
+                    progressed.set()
                 except Exception as error:  # collected, asserted below with the details
                     failures.append(error)
 
@@ -86,7 +91,8 @@ async def test_twenty_reloads_under_load_fail_nothing(
         target = completed["json"] + completed["stream"] + 3
         async with asyncio.timeout(20):  # let requests overlap every reload
             while completed["json"] + completed["stream"] < target:
-                await asyncio.sleep(0.005)
+                progressed.clear()
+                await progressed.wait()
         revisions.add(await asyncio.to_thread(gateway.apply, _config(openai_upstream[0], generation)))
     stop.set()
     await asyncio.gather(*workers)
@@ -102,13 +108,15 @@ async def test_stream_in_flight_survives_its_provider_being_replaced(
 ) -> None:
     old_runtime = gateway.app.gateway.current.pools.get("openai")  # type: ignore[union-attr]
     body = {"model": "openai/slow-150", "stream": True, "messages": [{"role": "user", "content": "x"}]}
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
-        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
-            lines = response.aiter_lines()
-            first = await anext(lines)
-            assert first.startswith("data: ")
-            await asyncio.to_thread(gateway.apply, _config(openai_upstream[0], 1))
-            rest = [line async for line in lines if line.startswith("data: ")]
+    async with (
+        httpx.AsyncClient(base_url=gateway.url, timeout=30) as client,
+        client.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        lines = response.aiter_lines()
+        first = await anext(lines)
+        assert first.startswith("data: ")
+        await asyncio.to_thread(gateway.apply, _config(openai_upstream[0], 1))
+        rest = [line async for line in lines if line.startswith("data: ")]
     assert rest[-1] == "data: [DONE]"
     new_runtime = gateway.app.gateway.current.pools.get("openai")  # type: ignore[union-attr]
     assert new_runtime is not old_runtime
@@ -149,8 +157,10 @@ def test_rotated_key_builds_a_new_runtime_and_is_used(
     [
         (lambda c: c["providers"][0].update(type="no-such-type"), "providers[echo].type"),
         (lambda c: c["plugins"][0].update(type="nope"), "plugins[telemetry].type"),
-        (lambda c: c["providers"][1].update(keys=[{"name": "k", "secret": "env:ASBRU_UNSET_VAR"}]),
-         "providers[openai].keys[k].secret"),
+        (
+            lambda c: c["providers"][1].update(keys=[{"name": "k", "secret": "env:ASBRU_UNSET_VAR"}]),
+            "providers[openai].keys[k].secret",
+        ),
         (lambda c: c["routes"][0]["targets"][0].update(provider="ghost"), "unknown provider 'ghost'"),
         (lambda c: c["providers"][1]["pool"].update(concurrency=0), "providers.1.pool.concurrency"),
     ],
@@ -168,8 +178,10 @@ def test_invalid_config_is_rejected_and_the_last_good_one_keeps_serving(
     with httpx.Client(base_url=gateway.url) as client:
         ready = client.get("/readyz").json()
         assert ready == {"status": "ready", "revision": before.revision}
-        response = client.post("/v1/chat/completions",
-                               json={"model": "gen-0", "messages": [{"role": "user", "content": "still here"}]})
+        response = client.post(
+            "/v1/chat/completions",
+            json={"model": "gen-0", "messages": [{"role": "user", "content": "still here"}]},
+        )
         assert orjson.loads(response.content)["choices"][0]["message"]["content"] == "still here"
         metrics = client.get("/metrics").text
     assert 'asbru_config_reloads_total{result="rejected"}' in metrics

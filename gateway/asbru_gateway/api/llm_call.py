@@ -22,12 +22,13 @@ from asbru_gateway.runtime import Gateway, Snapshot
 log = logging.getLogger(__name__)
 
 INTERNAL = GatewayError("internal error in the gateway; see its log for the request id")
-NOT_READY = GatewayError("gateway has no config applied yet", status=503, type="server_error",
-                         code="not_ready", retry_after=1)
+NOT_READY = GatewayError(
+    "gateway has no config applied yet", status=503, type="server_error", code="not_ready", retry_after=1
+)
 
 
 async def serve_call(
-    gateway: Gateway, endpoint: str, scope: Scope, receive: Receive, send: Send, request_id: bytes
+    gateway: Gateway, endpoint: str, scope: Scope, receive: Receive, send: Send, *, request_id: bytes
 ) -> None:
     snapshot = gateway.current
     if snapshot is None:
@@ -51,7 +52,15 @@ async def serve_call(
         await send(message)
 
     try:
-        await _run(gateway, snapshot, ctx, fallbacks, receive, tracked_send, request_id)
+        await _run(
+            gateway,
+            snapshot,
+            ctx,
+            fallbacks=fallbacks,
+            receive=receive,
+            send=tracked_send,
+            request_id=request_id,
+        )
     except Exception:
         log.exception("request %s failed unexpectedly", ctx.request_id)
         if started:
@@ -60,8 +69,14 @@ async def serve_call(
 
 
 async def _run(
-    gateway: Gateway, snapshot: Snapshot, ctx: RequestContext, fallbacks: Any, receive: Receive,
-    send: Send, request_id: bytes,
+    gateway: Gateway,
+    snapshot: Snapshot,
+    ctx: RequestContext,
+    *,
+    fallbacks: Any,
+    receive: Receive,
+    send: Send,
+    request_id: bytes,
 ) -> None:
     pipeline = snapshot.pipeline
     reached, short_circuit = await pipeline.pre(ctx)
@@ -77,7 +92,7 @@ async def _run(
             elif ctx.stream:
                 start = await dispatcher.chat_stream(ctx, plan)
                 streamed = True
-                await relay_stream(send, receive, start, ctx, pipeline, request_id)
+                await relay_stream(send, receive, start, ctx, pipeline=pipeline, request_id=request_id)
             else:
                 result = await dispatcher.chat(ctx, plan)
             if not streamed:
@@ -91,8 +106,13 @@ async def _run(
     if streamed:
         return
     if outcome.error is not None:
-        await send_body(send, outcome.status, outcome.error.to_body(), request_id,
-                        headers=[*error_headers(outcome.error), *outcome.headers])
+        await send_body(
+            send,
+            outcome.status,
+            outcome.error.to_body(),
+            request_id,
+            headers=[*error_headers(outcome.error), *outcome.headers],
+        )
     else:
         await send_body(send, outcome.status, outcome.body, request_id, headers=outcome.headers)
 

@@ -15,7 +15,12 @@ def list_models(snapshot: Snapshot) -> dict[str, Any]:
     ]
     for provider in snapshot.config.providers:
         data.extend(
-            {"id": f"{provider.name}/{model}", "object": "model", "created": created, "owned_by": provider.name}
+            {
+                "id": f"{provider.name}/{model}",
+                "object": "model",
+                "created": created,
+                "owned_by": provider.name,
+            }
             for model in provider.models
         )
     return {"object": "list", "data": data}

@@ -13,7 +13,12 @@ JSON = b"application/json"
 
 
 async def send_body(
-    send: Send, status: int, body: bytes, request_id: bytes, *, content_type: bytes = JSON,
+    send: Send,
+    status: int,
+    body: bytes,
+    request_id: bytes,
+    *,
+    content_type: bytes = JSON,
     headers: Headers | None = None,
 ) -> None:
     response_headers: Headers = [

@@ -46,23 +46,31 @@ class ApiRouter:
             await handler(scope, receive, send, request_id)
         elif scope["path"] in self._paths:
             allowed = sorted(m for m, p in self._routes if p == scope["path"])
-            error = GatewayError(f"method {scope['method']} not allowed", status=405,
-                                 type="invalid_request_error", code="method_not_allowed")
-            await send_body(send, 405, error.to_body(), request_id,
-                            headers=[(b"allow", ", ".join(allowed).encode())])
+            error = GatewayError(
+                f"method {scope['method']} not allowed",
+                status=405,
+                type="invalid_request_error",
+                code="method_not_allowed",
+            )
+            await send_body(
+                send, 405, error.to_body(), request_id, headers=[(b"allow", ", ".join(allowed).encode())]
+            )
         else:
             await send_error(send, RouteNotFoundError(f"no route for {scope['path']}"), request_id)
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        await serve_call(self.gateway, "chat", scope, receive, send, request_id)
+        await serve_call(self.gateway, "chat", scope, receive, send, request_id=request_id)
 
     async def _embeddings(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        await serve_call(self.gateway, "embeddings", scope, receive, send, request_id)
+        await serve_call(self.gateway, "embeddings", scope, receive, send, request_id=request_id)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         snapshot = self.gateway.current
-        data = list_models(snapshot) if snapshot and snapshot.config.server.expose_models else {
-            "object": "list", "data": []}
+        data = (
+            list_models(snapshot)
+            if snapshot and snapshot.config.server.expose_models
+            else {"object": "list", "data": []}
+        )
         await send_json(send, 200, data, request_id)
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
@@ -75,12 +83,14 @@ class ApiRouter:
             await send_json(send, 200, {"status": "ready", "revision": snapshot.revision}, request_id)
         else:
             status = "draining" if gateway.draining else "starting"
-            await send_json(send, 503, {"status": status, "revision": snapshot.revision if snapshot else None},
-                            request_id)
+            await send_json(
+                send, 503, {"status": status, "revision": snapshot.revision if snapshot else None}, request_id
+            )
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        await send_body(send, 200, generate_latest(REGISTRY), request_id,
-                        content_type=CONTENT_TYPE_LATEST.encode())
+        await send_body(
+            send, 200, generate_latest(REGISTRY), request_id, content_type=CONTENT_TYPE_LATEST.encode()
+        )
 
 
 def _request_id(scope: Scope) -> bytes:

@@ -25,13 +25,23 @@ SSE_HEADERS = [
 
 
 async def relay_stream(
-    send: Send, receive: Receive, start: StreamStart, ctx: RequestContext, pipeline: Pipeline,
+    send: Send,
+    receive: Receive,
+    start: StreamStart,
+    ctx: RequestContext,
+    *,
+    pipeline: Pipeline,
     request_id: bytes,
 ) -> None:
     disconnect = asyncio.ensure_future(_wait_disconnect(receive))
     try:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*SSE_HEADERS, (b"x-request-id", request_id)]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*SSE_HEADERS, (b"x-request-id", request_id)],
+            }
+        )
         await _send_events(send, start.first_events, ctx, pipeline)
         async for chunk in start.chunks:
             events = start.decoder.feed(chunk)

@@ -8,6 +8,7 @@ and the gateway keeps the last good config. A file that is invalid at start-up f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -59,16 +60,18 @@ class FileConfigSource:
 
     async def _watch_file(self) -> None:
         # Watch the directory: editors and ConfigMap mounts replace the file rather than write it.
-        async for changes in watchfiles.awatch(self.path.parent, stop_event=self._stop, debounce=50,
-                                               step=20, rust_timeout=1000):
-            if any(Path(changed).resolve() == self.path for _, changed in changes):
+        async for changes in watchfiles.awatch(
+            self.path.parent, stop_event=self._stop, debounce=50, step=20, rust_timeout=1000
+        ):
+            if self._concerns_us(changes):
                 await self.reload()
+
+    def _concerns_us(self, changes: set[tuple[watchfiles.Change, str]]) -> bool:
+        return any(Path(changed).resolve() == self.path for _, changed in changes)
 
     async def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        except (RuntimeError, ValueError, NotImplementedError):
-            pass
         if self._task is not None:
             await self._task

@@ -32,10 +32,7 @@ def load_config_text(text: str | bytes, *, source: str = "config") -> GatewayCon
     """Parse YAML (a superset of JSON) or JSON text. JSON goes through orjson, the fast path."""
     stripped = text.lstrip()
     try:
-        if stripped[:1] in ("{", b"{"):
-            data = orjson.loads(text)
-        else:
-            data = yaml.safe_load(text)
+        data = orjson.loads(text) if stripped[:1] in ("{", b"{") else yaml.safe_load(text)
     except (orjson.JSONDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{source}: not valid YAML/JSON: {error}") from None
     return parse_config(data, source=source)

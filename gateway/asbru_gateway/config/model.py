@@ -33,7 +33,7 @@ SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
 """The config schema this gateway understands. The operator writes it; the gateway checks it."""
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-_SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"
+_SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"  # noqa: S105 - a pattern, not a secret
 
 Name = Annotated[str, Field(pattern=_NAME, description="DNS-label style name: lowercase, digits, '-'.")]
 SecretRef = Annotated[

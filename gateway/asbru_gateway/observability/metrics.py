@@ -21,40 +21,62 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 _TOKEN_GAP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 REQUESTS = Counter(
-    "asbru_requests", "Client requests answered, by serving provider, model and HTTP status.",
-    ["provider", "model", "status"], registry=REGISTRY,
+    "asbru_requests",
+    "Client requests answered, by serving provider, model and HTTP status.",
+    ["provider", "model", "status"],
+    registry=REGISTRY,
 )
 ERRORS = Counter(
-    "asbru_errors", "Client requests answered with an error, by status and error type.",
-    ["provider", "model", "status", "type"], registry=REGISTRY,
+    "asbru_errors",
+    "Client requests answered with an error, by status and error type.",
+    ["provider", "model", "status", "type"],
+    registry=REGISTRY,
 )
 UPSTREAM_LATENCY = Histogram(
     "asbru_upstream_latency_seconds",
     "Upstream time of the successful attempt: to the full body, or to the first event of a stream.",
-    ["provider", "model"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    ["provider", "model"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 TIME_TO_FIRST_TOKEN = Histogram(
-    "asbru_time_to_first_token_seconds", "Streams: client request received to first event sent.",
-    ["provider", "model"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "asbru_time_to_first_token_seconds",
+    "Streams: client request received to first event sent.",
+    ["provider", "model"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 INTER_TOKEN_LATENCY = Histogram(
-    "asbru_inter_token_latency_seconds", "Streams: mean gap between consecutive events of a stream.",
-    ["provider", "model"], buckets=_TOKEN_GAP_BUCKETS, registry=REGISTRY,
+    "asbru_inter_token_latency_seconds",
+    "Streams: mean gap between consecutive events of a stream.",
+    ["provider", "model"],
+    buckets=_TOKEN_GAP_BUCKETS,
+    registry=REGISTRY,
 )
 TOKENS = Counter(
-    "asbru_tokens", "Tokens reported by upstreams, by direction (input or output).",
-    ["provider", "model", "direction"], registry=REGISTRY,
+    "asbru_tokens",
+    "Tokens reported by upstreams, by direction (input or output).",
+    ["provider", "model", "direction"],
+    registry=REGISTRY,
 )
-RETRIES = Counter("asbru_retries", "Upstream attempts retried on the same target.", ["provider"],
-                  registry=REGISTRY)
-FALLBACKS = Counter("asbru_fallbacks", "Requests moved to a fallback target, by the target left.",
-                    ["provider"], registry=REGISTRY)
-PLUGIN_ERRORS = Counter("asbru_plugin_errors", "Plugin hook exceptions (never shown to clients).",
-                        ["plugin"], registry=REGISTRY)
-CONFIG_RELOADS = Counter("asbru_config_reloads", "Config applications, by result.", ["result"],
-                         registry=REGISTRY)
-CONFIG_INFO = Gauge("asbru_config_revision_info", "1 for the config revision being served.", ["revision"],
-                    registry=REGISTRY)
+RETRIES = Counter(
+    "asbru_retries", "Upstream attempts retried on the same target.", ["provider"], registry=REGISTRY
+)
+FALLBACKS = Counter(
+    "asbru_fallbacks",
+    "Requests moved to a fallback target, by the target left.",
+    ["provider"],
+    registry=REGISTRY,
+)
+PLUGIN_ERRORS = Counter(
+    "asbru_plugin_errors", "Plugin hook exceptions (never shown to clients).", ["plugin"], registry=REGISTRY
+)
+CONFIG_RELOADS = Counter(
+    "asbru_config_reloads", "Config applications, by result.", ["result"], registry=REGISTRY
+)
+CONFIG_INFO = Gauge(
+    "asbru_config_revision_info", "1 for the config revision being served.", ["revision"], registry=REGISTRY
+)
 
 _MAX_MODEL_LABELS = 500
 _models_seen: set[str] = set()
@@ -96,15 +118,19 @@ class PoolCollector(Collector):
         self._snapshot = snapshot
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
-        in_flight = GaugeMetricFamily("asbru_pool_in_flight", "Upstream calls holding a slot.",
-                                      labels=["provider"])
-        queued = GaugeMetricFamily("asbru_pool_queue_depth", "Requests waiting for a slot.",
-                                   labels=["provider"])
+        in_flight = GaugeMetricFamily(
+            "asbru_pool_in_flight", "Upstream calls holding a slot.", labels=["provider"]
+        )
+        queued = GaugeMetricFamily(
+            "asbru_pool_queue_depth", "Requests waiting for a slot.", labels=["provider"]
+        )
         limit = GaugeMetricFamily("asbru_pool_concurrency_limit", "Slots of the pool.", labels=["provider"])
-        capacity = GaugeMetricFamily("asbru_pool_queue_capacity", "Queue size of the pool.",
-                                     labels=["provider"])
-        rejected = CounterMetricFamily("asbru_pool_rejections", "Requests refused by a full pool.",
-                                       labels=["provider"])
+        capacity = GaugeMetricFamily(
+            "asbru_pool_queue_capacity", "Queue size of the pool.", labels=["provider"]
+        )
+        rejected = CounterMetricFamily(
+            "asbru_pool_rejections", "Requests refused by a full pool.", labels=["provider"]
+        )
         for stats in self._snapshot():
             in_flight.add_metric([stats.provider], stats.in_flight)
             queued.add_metric([stats.provider], stats.queued)

@@ -12,6 +12,7 @@ queue is fair and a burst of new arrivals cannot overtake it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 from asbru_gateway.config.model import Overflow, PoolConfig
@@ -71,10 +72,8 @@ class BoundedPool:
         finally:
             if not waiter.done():
                 waiter.cancel()
-            try:
+            with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
-            except ValueError:
-                pass
 
     def release(self) -> None:
         """Give a slot back: to the oldest live waiter if any, else to the pool."""
@@ -95,13 +94,13 @@ class BoundedPool:
             if not waiter.done():
                 waiter.set_exception(PoolRetiredError(self.name))
 
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait until nothing is in flight; False if ``timeout`` passed first."""
+    async def wait_idle(self, grace_s: float) -> bool:
+        """Wait until nothing is in flight; False if ``grace_s`` passed first."""
         if self.in_flight == 0:
             return True
         self._idle = asyncio.Event()
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), grace_s)
         except TimeoutError:
             return False
         return True

@@ -61,13 +61,15 @@ class ProviderRuntime:
         self.embeddings = supports_embeddings(translator)
         self.key_cache: dict[str, tuple[tuple[ResolvedKey, ...], tuple[float, ...]]] = {}
 
-    async def drain_and_close(self, timeout: float) -> None:
-        """Retire the pool, let in-flight calls and streams finish (up to ``timeout``), then close."""
+    async def drain_and_close(self, grace_s: float) -> None:
+        """Retire the pool, let in-flight calls and streams finish (up to ``grace_s``), then close."""
         self.pool.retire()
-        if not await self.pool.wait_idle(timeout):
+        if not await self.pool.wait_idle(grace_s):
             log.warning(
                 "provider %s: %d requests still running after the %.0f s drain timeout; closing",
-                self.name, self.pool.in_flight, timeout,
+                self.name,
+                self.pool.in_flight,
+                grace_s,
             )
         await self.client.close()
 

@@ -17,8 +17,12 @@ from asbru_gateway.providers.registry import PROVIDER_TYPES
 
 def default_config(environ: Mapping[str, str]) -> GatewayConfig:
     providers: list[dict[str, Any]] = [
-        {"name": "echo", "type": "echo", "models": ["echo"],
-         "options": {"latency_ms": float(environ.get("ASBRU_ECHO_LATENCY_MS", "0"))}}
+        {
+            "name": "echo",
+            "type": "echo",
+            "models": ["echo"],
+            "options": {"latency_ms": float(environ.get("ASBRU_ECHO_LATENCY_MS", "0"))},
+        }
     ]
     for kind in sorted(PROVIDER_TYPES.values(), key=lambda k: k.id):
         if not kind.key_env or not environ.get(kind.key_env):

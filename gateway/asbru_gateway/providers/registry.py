@@ -43,25 +43,27 @@ def _openai(config: ProviderConfig) -> Translator:
 PROVIDER_TYPES: dict[str, ProviderType] = {
     "anthropic": ProviderType(
         "anthropic",
-        lambda config: AnthropicTranslator(config),
+        AnthropicTranslator,
         default_base_url="https://api.anthropic.com/v1",
         key_env="ANTHROPIC_API_KEY",
         base_url_env="ANTHROPIC_BASE_URL",
     ),
     "gemini": ProviderType(
         "gemini",
-        lambda config: GeminiTranslator(config),
+        GeminiTranslator,
         default_base_url="https://generativelanguage.googleapis.com/v1beta",
         key_env="GEMINI_API_KEY",
         base_url_env="GEMINI_BASE_URL",
     ),
     "azure": ProviderType(
         "azure",
-        lambda config: AzureTranslator(config),
+        AzureTranslator,
         key_env="AZURE_OPENAI_API_KEY",
         base_url_env="AZURE_OPENAI_ENDPOINT",
     ),
-    "echo": ProviderType("echo", _openai, default_base_url="echo://local", needs_key=False, make_client=EchoClient),
+    "echo": ProviderType(
+        "echo", _openai, default_base_url="echo://local", needs_key=False, make_client=EchoClient
+    ),
     **{
         preset.id: ProviderType(
             preset.id,

@@ -111,10 +111,12 @@ class AiohttpClient:
     def _client_session(self) -> aiohttp.ClientSession:
         # Created lazily, inside the running loop, by the first request.
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, keepalive_timeout=60,
-                                             ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",),
-                                                  cookie_jar=aiohttp.DummyCookieJar())
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=60
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def send(self, request: UpstreamRequest, *, stream: bool) -> UpstreamResponse:

@@ -21,19 +21,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TypeVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 
 from asbru_gateway.errors import (
     GatewayError,
+    UnsupportedError,
     UpstreamConnectError,
     UpstreamError,
-    UnsupportedError,
     UpstreamProtocolError,
     trigger_for_status,
 )
+from asbru_gateway.observability import metrics
 from asbru_gateway.plugins.base import RequestContext
 from asbru_gateway.pool.bounded import PoolRetiredError
 from asbru_gateway.pool.provider_runtime import ProviderRuntime
@@ -93,6 +94,7 @@ class Dispatcher:
         for index, candidate in enumerate(plan.candidates):
             if index:
                 ctx.fallbacks += 1
+                metrics.FALLBACKS.labels(plan.candidates[index - 1].provider).inc()
             ctx.provider, ctx.model = candidate.provider, candidate.model
             try:
                 return await self._with_retries(ctx, candidate, once)
@@ -229,8 +231,13 @@ def _stream_error(event: bytes) -> UpstreamError:
     except (orjson.JSONDecodeError, AttributeError):
         error = {}
     message = str(error.get("message") or "upstream stream failed")
-    return UpstreamError(message, status=502, type=str(error.get("type") or "api_error"),
-                         code=error.get("code"), trigger="server_error")
+    return UpstreamError(
+        message,
+        status=502,
+        type=str(error.get("type") or "api_error"),
+        code=error.get("code"),
+        trigger="server_error",
+    )
 
 
 def upstream_error(

@@ -26,8 +26,9 @@ def build_pipeline(config: GatewayConfig) -> Pipeline:
         factory = PLUGIN_TYPES.get(plugin.type)
         if factory is None:
             known = ", ".join(sorted(PLUGIN_TYPES))
-            raise ConfigError(f"plugins[{plugin.name}].type: unknown plugin type {plugin.type!r} "
-                              f"(known: {known})")
+            raise ConfigError(
+                f"plugins[{plugin.name}].type: unknown plugin type {plugin.type!r} (known: {known})"
+            )
         try:
             plugins.append(factory(plugin.name, dict(plugin.settings)))
         except (TypeError, ValueError) as error:

@@ -72,8 +72,9 @@ def _last_user_text(messages: list[Any]) -> str:
                 return content
             if isinstance(content, list):
                 return " ".join(
-                    str(part.get("text", "")) for part in content if isinstance(part, dict)
-                    and part.get("type") == "text"
+                    str(part.get("text", ""))
+                    for part in content
+                    if isinstance(part, dict) and part.get("type") == "text"
                 )
     return ""
 
@@ -84,20 +85,32 @@ def _tokens(text: str) -> int:
 
 def _completion(text: str, model: str) -> bytes:
     prompt = _tokens(text)
-    return orjson.dumps({
-        "id": "chatcmpl-echo-" + uuid.uuid4().hex[:24],
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": prompt, "total_tokens": 2 * prompt},
-    })
+    return orjson.dumps(
+        {
+            "id": "chatcmpl-echo-" + uuid.uuid4().hex[:24],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": prompt, "total_tokens": 2 * prompt},
+        }
+    )
 
 
 def _stream_events(text: str, model: str, body: dict[str, Any]) -> list[bytes]:
-    base = {"id": "chatcmpl-echo-" + uuid.uuid4().hex[:24], "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model}
+    base = {
+        "id": "chatcmpl-echo-" + uuid.uuid4().hex[:24],
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
 
     def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -123,5 +136,11 @@ def _embeddings(body: dict[str, Any]) -> bytes:
         digest = hashlib.sha256(str(item).encode()).digest()
         data.append({"object": "embedding", "index": index, "embedding": [b / 255 for b in digest[:8]]})
     tokens = sum(_tokens(str(item)) for item in items)
-    return orjson.dumps({"object": "list", "data": data, "model": body.get("model", "echo"),
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", "echo"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )

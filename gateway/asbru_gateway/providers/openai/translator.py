@@ -97,7 +97,7 @@ class OpenAIStreamDecoder:
         return [kept] if kept is not None else []
 
     def _event(self, event: bytes) -> bytes | None:
-        if event.startswith(b"data: [DONE]") or event.startswith(b"data:[DONE]"):
+        if event.startswith((b"data: [DONE]", b"data:[DONE]")):
             self.done = True
             return DONE_EVENT
         if event.startswith(b":"):  # SSE comment / keep-alive: nothing for the client
@@ -107,7 +107,7 @@ class OpenAIStreamDecoder:
             self.usage = usage_of(payload)
             if self.hide_usage_chunk and b'"choices":[]' in payload.replace(b" ", b""):
                 return None
-        elif event.startswith(b'data: {"error"') or event.startswith(b'data:{"error"'):
+        elif event.startswith((b'data: {"error"', b'data:{"error"')):
             self.failed = True
         return event + b"\n\n"
 
