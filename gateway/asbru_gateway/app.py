@@ -17,6 +17,7 @@ from asbru_gateway.api.types import Receive, Scope, Send
 from asbru_gateway.config.file_source import FileConfigSource
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.observability import metrics
+from asbru_gateway.observability.logging import configure as configure_logging
 from asbru_gateway.providers.discovery import default_config
 from asbru_gateway.runtime import Gateway
 
@@ -114,4 +115,5 @@ def create_app(settings: AppSettings | None = None, *, config: GatewayConfig | N
 
 def app_from_environment() -> GatewayApp:
     """Factory for ``uvicorn --factory`` (and each of ``--workers N``): settings from ``ASBRU_*``."""
+    configure_logging(os.environ.get("ASBRU_LOG_LEVEL", "info"))  # each worker process configures its own
     return create_app(AppSettings.from_environment())

@@ -72,6 +72,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     # Workers are separate processes that build the app from the environment (uvicorn --factory).
     os.environ["ASBRU_SHUTDOWN_DRAIN_S"] = str(args.shutdown_drain)
+    os.environ["ASBRU_LOG_LEVEL"] = args.log_level
     for name, value in (("ASBRU_CONFIG", args.config), ("ASBRU_KUBE_SOURCE", args.kube_source)):
         if value:
             os.environ[name] = value

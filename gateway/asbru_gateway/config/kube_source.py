@@ -39,7 +39,7 @@ from typing import Any, Self
 import kubernetes
 
 from asbru_gateway.config.errors import ConfigError
-from asbru_gateway.config.kube_watch import ObjectData, ObjectWatcher, WatchSettings
+from asbru_gateway.config.kube_watch import ObjectData, ObjectWatcher, ObservedObject, WatchSettings
 from asbru_gateway.config.loader import load_config_text
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.config.secrets import served_revision
@@ -49,6 +49,7 @@ __all__ = [
     "ENV_VAR",
     "KubeConfigSource",
     "KubeSourceRef",
+    "REVISION_ANNOTATION",
     "Pending",
     "WatchSettings",
     "decode_secret_data",
@@ -64,6 +65,9 @@ CONFIG_KEY = "config.json"
 """The ConfigMap key holding the rendered ``GatewayConfig``."""
 ENV_VAR = "ASBRU_KUBE_SOURCE"
 """Environment fallback of the ``--kube-source NAMESPACE/NAME`` flag."""
+REVISION_ANNOTATION = "asbru.dev/revision"
+"""The operator's annotation (``asbru_operator.render.names``) on both objects: the served revision
+they add up to. Two different values mean one object is written and the other not yet."""
 
 _CONFIGMAP = "ConfigMap"
 _SECRET = "Secret"  # noqa: S105 - a kind name, not a credential
@@ -170,14 +174,16 @@ def decode_secret_data(ref: KubeSourceRef, data: Mapping[str, str]) -> dict[str,
 def evaluate(
     ref: KubeSourceRef, configmap: ObjectData, secret: ObjectData
 ) -> tuple[GatewayConfig, dict[str, str]]:
-    """The config and decoded secrets to serve, from the two objects' ``data`` (``None``: absent).
+    """The config and decoded secrets to serve, from the two observed objects (``None``: absent).
 
-    Raises ``Pending`` while a needed object is absent and ``ConfigError`` for a combination that
-    must not be served. Messages name fields and keys, never secret values.
+    Raises ``Pending`` while a needed object is absent or the pair is torn (the operator has written
+    one and not yet the other), and ``ConfigError`` for a combination that must not be served.
+    Messages name fields and keys, never secret values.
     """
     if configmap is None:
         raise Pending(f"waiting for ConfigMap {ref}")
-    text = configmap.get(CONFIG_KEY)
+    _check_not_torn(ref, configmap, secret)
+    text = configmap.data.get(CONFIG_KEY)
     if text is None:
         raise ConfigError(f"ConfigMap {ref}: no {CONFIG_KEY!r} key")
     config = load_config_text(text, source=f"ConfigMap {ref}")
@@ -186,7 +192,7 @@ def evaluate(
         if refs:
             raise Pending(f"waiting for Secret {ref} (the config references {', '.join(sorted(refs))})")
         return config, {}
-    secrets = decode_secret_data(ref, secret)
+    secrets = decode_secret_data(ref, secret.data)
     problems = [
         f"key {key!r} is {'empty' if key in secrets else 'missing'} (used by {', '.join(users)})"
         for key, users in sorted(refs.items())
@@ -195,6 +201,22 @@ def evaluate(
     if problems:
         raise ConfigError(f"Secret {ref}: {'; '.join(problems)}")
     return config, secrets
+
+
+def _check_not_torn(ref: KubeSourceRef, configmap: ObservedObject, secret: ObjectData) -> None:
+    """Wait while the operator's two writes disagree, instead of rejecting or serving a mix of them.
+
+    Without this, a render that adds a key to both objects shows the new config with the old
+    Secret for a moment: a spurious "key missing" rejection, or an intermediate revision served.
+    Objects without the annotation (written by hand) are not checked.
+    """
+    config_revision = configmap.annotations.get(REVISION_ANNOTATION)
+    secret_revision = secret.annotations.get(REVISION_ANNOTATION) if secret is not None else None
+    if config_revision and secret_revision and config_revision != secret_revision:
+        raise Pending(
+            f"waiting for ConfigMap and Secret {ref} to agree "
+            f"(revision {config_revision} vs {secret_revision})"
+        )
 
 
 def redact(text: str, secrets: Mapping[str, str]) -> str:
@@ -396,7 +418,7 @@ class KubeConfigSource:
 def _values_to_mask(secret: ObjectData) -> dict[str, str]:
     """A Secret's values to mask in messages: as served (base64) and decoded where decodable."""
     values: dict[str, str] = {}
-    for key, value in (secret or {}).items():
+    for key, value in (secret.data if secret is not None else {}).items():
         values[f"{key}.base64"] = value
         try:
             values[key] = base64.b64decode(value, validate=True).decode("utf-8")

@@ -33,8 +33,17 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-ObjectData = Mapping[str, str] | None
-"""The watched object's ``data``; ``None`` while the object does not exist."""
+
+@dataclass(frozen=True)
+class ObservedObject:
+    """What the config source needs of a watched object: its ``data`` and its annotations."""
+
+    data: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+ObjectData = ObservedObject | None
+"""The watched object as last observed; ``None`` while it does not exist."""
 
 ListFunction = Callable[..., Any]
 """``CoreV1Api.list_namespaced_config_map`` or ``list_namespaced_secret`` (or a look-alike)."""
@@ -252,8 +261,12 @@ def _name_of(obj: Mapping[str, Any]) -> str | None:
     return str(name) if name is not None else None
 
 
-def _data_of(obj: Mapping[str, Any]) -> dict[str, str]:
-    return {str(key): str(value) for key, value in (obj.get("data") or {}).items()}
+def _data_of(obj: Mapping[str, Any]) -> ObservedObject:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return ObservedObject(
+        data={str(key): str(value) for key, value in (obj.get("data") or {}).items()},
+        annotations={str(key): str(value) for key, value in annotations.items()},
+    )
 
 
 def _describe(error: Exception) -> str:

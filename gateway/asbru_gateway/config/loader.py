@@ -34,8 +34,17 @@ def load_config_text(text: str | bytes, *, source: str = "config") -> GatewayCon
     try:
         data = orjson.loads(text) if stripped[:1] in ("{", b"{") else yaml.safe_load(text)
     except (orjson.JSONDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"{source}: not valid YAML/JSON: {error}") from None
+        raise ConfigError(f"{source}: not valid YAML/JSON: {_syntax_error(error)}") from None
     return parse_config(data, source=source)
+
+
+def _syntax_error(error: Exception) -> str:
+    """The parser's complaint and where; never its excerpt of the text, which may quote a pasted key."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"{error.problem or error.context or 'syntax error'}{where}"
+    return str(error)
 
 
 def load_config_file(path: str | Path) -> GatewayConfig:

@@ -49,6 +49,8 @@ class SecretResolver:
                 value = Path(name).read_text(encoding="utf-8").strip()
             except OSError as error:
                 raise ConfigError(f"secret reference {ref!r}: {error.strerror}") from None
+            except UnicodeDecodeError:  # never quote the bytes: they are the secret
+                raise ConfigError(f"secret reference {ref!r}: file is not UTF-8 text") from None
         elif scheme == "secret":
             value = self.mapping.get(name)
             if value is None:
