@@ -47,9 +47,9 @@ from asbru_gateway.config.secrets import served_revision
 __all__ = [
     "CONFIG_KEY",
     "ENV_VAR",
+    "REVISION_ANNOTATION",
     "KubeConfigSource",
     "KubeSourceRef",
-    "REVISION_ANNOTATION",
     "Pending",
     "WatchSettings",
     "decode_secret_data",
