@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from asbru_gateway.api.router import ApiRouter
 from asbru_gateway.api.types import Receive, Scope, Send
@@ -20,6 +21,9 @@ from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import configure as configure_logging
 from asbru_gateway.providers.discovery import default_config
 from asbru_gateway.runtime import Gateway
+
+if TYPE_CHECKING:
+    from asbru_gateway.config.kube_source import KubeConfigSource
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +54,8 @@ class GatewayApp:
         self.gateway = Gateway()
         self.router = ApiRouter(self.gateway)
         self._config = config
-        self._sources: list[object] = []
         self.file_source: FileConfigSource | None = None
+        self.kube_source: KubeConfigSource | None = None
         self._pool_collector = metrics.PoolCollector(self.gateway.pool_stats)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -97,14 +101,14 @@ class GatewayApp:
 
         source = KubeConfigSource(KubeSourceRef.parse(ref_text), apply)
         await source.start()
-        self._sources.append(source)
+        self.kube_source = source
 
     async def shutdown(self) -> None:
         self.gateway.draining = True
         if self.file_source is not None:
             await self.file_source.stop()
-        for source in self._sources:
-            await source.stop()  # type: ignore[attr-defined]
+        if self.kube_source is not None:
+            await self.kube_source.stop()
         await self.gateway.close(self.settings.shutdown_drain_s)
         metrics.REGISTRY.unregister(self._pool_collector)
 

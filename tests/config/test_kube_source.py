@@ -9,14 +9,12 @@ with timeouts, never fixed sleeps.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import json
 import logging
 import statistics
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,9 +34,8 @@ from asbru_gateway.config.kube_source import (
 from asbru_gateway.config.kube_watch import ObjectData, ObjectWatcher, ObservedObject, WatchSettings
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.config.secrets import served_revision
+from tests.kube_cluster import NAME, NAMESPACE, Cluster, b64
 
-NAMESPACE = "llm"
-NAME = "gw"
 REF = KubeSourceRef(NAMESPACE, NAME)
 API_KEY = "sk-test-0123456789abcdef"
 ROTATED_KEY = "sk-test-rotated-fedcba9876"
@@ -64,56 +61,9 @@ def config_json(*, concurrency: Any = 8, key_ref: str = "openai-key") -> str:
     )
 
 
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def observed(data: Mapping[str, str], revision: str | None = None) -> ObservedObject:
     """An object as the watch reports it, optionally with the operator's revision annotation."""
     return ObservedObject(data=data, annotations={REVISION_ANNOTATION: revision} if revision else {})
-
-
-class Cluster:
-    """Writes the gateway's ConfigMap and Secret through kmock's HTTP API (so watches see them)."""
-
-    def __init__(self, server: kmock.KubernetesEmulator) -> None:
-        self.server = server
-
-    async def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> None:
-        headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-        async with self.server.request(method, url, json=body, headers=headers) as response:
-            assert response.status < 300, await response.text()
-
-    def _url(self, plural: str, name: str | None = None) -> str:
-        return f"/api/v1/namespaces/{NAMESPACE}/{plural}" + (f"/{name}" if name else "")
-
-    async def create_configmap(self, text: str, revision: str | None = None) -> None:
-        metadata = {"name": NAME, "namespace": NAMESPACE, **meta(revision).get("metadata", {})}
-        body = {"metadata": metadata, "data": {"config.json": text}}
-        await self._call("POST", self._url("configmaps"), body)
-
-    async def update_configmap(self, text: str, revision: str | None = None) -> None:
-        await self._call(
-            "PATCH", self._url("configmaps", NAME), {**meta(revision), "data": {"config.json": text}}
-        )
-
-    async def delete_configmap(self) -> None:
-        await self._call("DELETE", self._url("configmaps", NAME))
-
-    async def create_secret(self, data: Mapping[str, str], revision: str | None = None) -> None:
-        encoded = {key: b64(value) for key, value in data.items()}
-        metadata = {"name": NAME, "namespace": NAMESPACE, **meta(revision).get("metadata", {})}
-        body = {"metadata": metadata, "type": "Opaque", "data": encoded}
-        await self._call("POST", self._url("secrets"), body)
-
-    async def update_secret(self, data: Mapping[str, str], revision: str | None = None) -> None:
-        encoded = {key: b64(value) for key, value in data.items()}
-        await self._call("PATCH", self._url("secrets", NAME), {**meta(revision), "data": encoded})
-
-
-def meta(revision: str | None) -> dict[str, Any]:
-    """A patch fragment setting the operator's revision annotation, when given."""
-    return {"metadata": {"annotations": {REVISION_ANNOTATION: revision}}} if revision else {}
 
 
 class Recorder:
@@ -140,31 +90,6 @@ class Recorder:
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         async with asyncio.timeout(WAIT_S), self._condition:
             await self._condition.wait_for(predicate)
-
-
-@pytest.fixture
-def cluster(kmock: kmock.KubernetesEmulator) -> Cluster:
-    # load_bundled() uses importlib.resources.read_binary, deprecated on 3.11 (warnings are errors).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        kmock.resources.load_bundled()
-    return Cluster(kmock)
-
-
-@pytest.fixture
-def kubeconfig(tmp_path: Path, kmock: kmock.KubernetesEmulator) -> Path:
-    """A developer's kubeconfig pointing at the emulator: exercises the out-of-pod path."""
-    path = tmp_path / "kubeconfig"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": str(kmock.url).rstrip("/")}}],
-        "users": [{"name": "dev", "user": {"token": "dev-token"}}],
-        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "dev"}}],
-        "current-context": "kmock",
-    }
-    path.write_text(json.dumps(config))  # JSON is valid kubeconfig YAML
-    return path
 
 
 @pytest.fixture
