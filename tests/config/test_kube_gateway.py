@@ -18,8 +18,10 @@ import httpx
 import pytest
 
 from asbru_gateway.app import AppSettings
+from asbru_gateway.config.kube_source import KubeConfigSource
 from tests.gateway_server import run_gateway
 from tests.kube_cluster import NAME, NAMESPACE, Cluster
+from tests.waiting import eventually
 
 
 def _config(generation: int) -> str:
@@ -38,6 +40,14 @@ def _config(generation: int) -> str:
             "routes": [{"name": "chat", "targets": [{"provider": "echo", "model": f"gen-{generation}"}]}],
         }
     )
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
+async def _rejected(source: KubeConfigSource, needle: str) -> bool:
+    return bool(source.last_error and needle in source.last_error)
 
 
 async def _served_generation(client: httpx.AsyncClient) -> str:
@@ -60,9 +70,7 @@ async def test_configmap_change_reaches_serving_within_a_second_under_load(
             stack.enter_context, run_gateway(settings=AppSettings(kube_source=f"{NAMESPACE}/{NAME}"))
         )
         async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
-            async with asyncio.timeout(20):
-                while (await client.get("/readyz")).status_code != 200:
-                    await asyncio.sleep(0.02)
+            await eventually(lambda: _ready(client), timeout_s=20)
             assert await _served_generation(client) == "gen-0"
             failures: list[BaseException] = []
             stop = asyncio.Event()
@@ -101,9 +109,7 @@ async def test_invalid_configmap_keeps_the_last_good_config(
             stack.enter_context, run_gateway(settings=AppSettings(kube_source=f"{NAMESPACE}/{NAME}"))
         )
         async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
-            async with asyncio.timeout(20):
-                while (await client.get("/readyz")).status_code != 200:
-                    await asyncio.sleep(0.02)
+            await eventually(lambda: _ready(client), timeout_s=20)
             revision = (await client.get("/readyz")).json()["revision"]
             broken: dict[str, Any] = json.loads(_config(1))
             broken["providers"][0]["pool"] = {"concurrency": -1}
@@ -112,8 +118,6 @@ async def test_invalid_configmap_keeps_the_last_good_config(
             # The source reports each rejection; serving stays on the last good revision.
             source = gateway.app.kube_source
             assert source is not None
-            async with asyncio.timeout(5):
-                while not (source.last_error and "missing-key" in source.last_error):
-                    await asyncio.sleep(0.02)
+            await eventually(lambda: _rejected(source, "missing-key"), timeout_s=5)
             assert (await client.get("/readyz")).json()["revision"] == revision
             assert await _served_generation(client) == "gen-0"

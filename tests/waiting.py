@@ -1,0 +1,19 @@
+"""Waiting on a condition that lives in another process or thread, with a deadline.
+
+Where a test can await an event it does; where the state is only observable from outside (an
+HTTP endpoint, a subprocess), it polls here: one place, always bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout_s: float, interval_s: float = 0.02
+) -> None:
+    """Await ``check()`` until it returns True; ``TimeoutError`` after ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while not await check():
+            await asyncio.sleep(interval_s)
