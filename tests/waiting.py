@@ -15,5 +15,7 @@ async def eventually(
 ) -> None:
     """Await ``check()`` until it returns True; ``TimeoutError`` after ``timeout_s``."""
     async with asyncio.timeout(timeout_s):
-        while not await check():
+        while True:
+            if await check():
+                return
             await asyncio.sleep(interval_s)
