@@ -8,8 +8,10 @@ error body with the right status; an unexpected exception is a 500 whose details
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from asbru_gateway.api.request_body import parse_object, read_body, require_model, require_stream_flag
 from asbru_gateway.api.responses import error_headers, send_body, send_error
@@ -88,13 +90,13 @@ async def _run(
             plan = snapshot.routes.plan(require_model(ctx.body), fallbacks)
             dispatcher = gateway.dispatcher
             if ctx.endpoint == "embeddings":
-                result = await dispatcher.embeddings(ctx, plan)
+                result = await _unless_disconnected(dispatcher.embeddings(ctx, plan), receive)
             elif ctx.stream:
-                start = await dispatcher.chat_stream(ctx, plan)
+                start = await _unless_disconnected(dispatcher.chat_stream(ctx, plan), receive)
                 streamed = True
                 await relay_stream(send, receive, start, ctx, pipeline=pipeline, request_id=request_id)
             else:
-                result = await dispatcher.chat(ctx, plan)
+                result = await _unless_disconnected(dispatcher.chat(ctx, plan), receive)
             if not streamed:
                 ctx.usage = result.usage
                 outcome = Outcome(200, result.body)
@@ -115,6 +117,51 @@ async def _run(
         )
     else:
         await send_body(send, outcome.status, outcome.body, request_id, headers=outcome.headers)
+
+
+T = TypeVar("T")
+
+
+async def _unless_disconnected(work: Awaitable[T], receive: Receive) -> T:
+    """Await ``work`` in this task; if the client goes away first, cancel it and raise a 499.
+
+    The server does not cancel a handler whose client left, so without this a request to a hung
+    upstream would keep its pool slot (and queue place) until the upstream answered or timed out.
+    Cancelling frees them at once; the 499 goes to post-hooks (the send itself is a no-op).
+    The work runs in the handler's own task; the only extra task is the disconnect watcher.
+    """
+    handler = asyncio.current_task()
+    assert handler is not None
+    client_left = False
+
+    def on_disconnect(watcher: asyncio.Future[None]) -> None:
+        nonlocal client_left
+        if not watcher.cancelled() and watcher.exception() is None:
+            client_left = True
+            handler.cancel()
+
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    watcher.add_done_callback(on_disconnect)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not client_left:
+            raise  # we are being cancelled ourselves (shutdown): not a client disconnect
+        handler.uncancel()
+        raise GatewayError(
+            "client closed the request",
+            status=499,
+            type="invalid_request_error",
+            code="client_closed_request",
+        ) from None
+    finally:
+        watcher.remove_done_callback(on_disconnect)
+        watcher.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _check(endpoint: str, request: dict[str, Any]) -> bool:

@@ -51,4 +51,6 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        # No line per request: `asbru serve` runs uvicorn with access_log=False, and this runs after
+        # uvicorn applied that (in each worker's app factory), so it must not switch it back on.
+        logging.getLogger(name).propagate = name != "uvicorn.access"

@@ -58,8 +58,13 @@ class BoundedPool:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(waiter, self.config.queue_timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races
+            # with the slot being handed over, leaving a departed client holding the slot.
+            async with asyncio.timeout(self.config.queue_timeout_s):
+                await waiter
         except TimeoutError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                return  # the slot arrived together with the deadline: keep it
             self.rejected += 1
             raise PoolFullError(
                 f"provider {self.name!r}: no free slot within {self.config.queue_timeout_s:g} s",
@@ -98,7 +103,8 @@ class BoundedPool:
         """Wait until nothing is in flight; False if ``grace_s`` passed first."""
         if self.in_flight == 0:
             return True
-        self._idle = asyncio.Event()
+        if self._idle is None or self._idle.is_set():  # reuse a pending one: every waiter is woken
+            self._idle = asyncio.Event()
         try:
             await asyncio.wait_for(self._idle.wait(), grace_s)
         except TimeoutError:
