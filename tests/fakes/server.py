@@ -71,6 +71,11 @@ def serve_in_thread(app: web.Application, *, port: int = 0) -> Iterator[str]:
             return
         started.set()
         loop.run_forever()
+        # Handlers still waiting on purpose (hang, slow-*) are cancelled, not left to be destroyed.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(state["runner"].cleanup())
         loop.close()
 
