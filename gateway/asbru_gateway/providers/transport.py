@@ -15,7 +15,6 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
@@ -48,13 +47,6 @@ class UpstreamClient(Protocol):
     async def send(self, request: UpstreamRequest, *, stream: bool) -> UpstreamResponse: ...
 
     async def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    connect_s: float
-    request_s: float
-    stream_idle_s: float
 
 
 @contextmanager
@@ -102,8 +94,14 @@ class AiohttpClient:
 
     def __init__(self, config: ProviderConfig) -> None:
         network = config.network
-        self._timeouts = Timeouts(
-            network.connect_timeout_s, network.request_timeout_s, network.stream_idle_timeout_s
+        # Built once: a call's whole life is bounded by request_timeout_s; a stream has no total
+        # limit, stream_idle_timeout_s bounds every wait for bytes (headers included) through
+        # aiohttp's own socket-read timeout, so no per-chunk timer is needed.
+        self._call_timeout = aiohttp.ClientTimeout(
+            total=network.request_timeout_s, connect=network.connect_timeout_s
+        )
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=network.connect_timeout_s, sock_read=network.stream_idle_timeout_s
         )
         self._session: aiohttp.ClientSession | None = None
         self._limit = config.pool.concurrency
@@ -120,14 +118,7 @@ class AiohttpClient:
         return self._session
 
     async def send(self, request: UpstreamRequest, *, stream: bool) -> UpstreamResponse:
-        timeouts = self._timeouts
-        # A stream has no total limit: stream_idle_s bounds every wait for bytes (headers included)
-        # through aiohttp's own socket-read timeout, so no per-chunk timer is needed.
-        timeout = aiohttp.ClientTimeout(
-            total=None if stream else timeouts.request_s,
-            connect=timeouts.connect_s,
-            sock_read=timeouts.stream_idle_s if stream else None,
-        )
+        timeout = self._stream_timeout if stream else self._call_timeout
         with mapped_errors("before answering"):
             response = await self._client_session().request(
                 request.method, request.url, data=request.body, headers=request.headers, timeout=timeout
