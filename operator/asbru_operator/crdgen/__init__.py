@@ -1,0 +1,1 @@
+"""Generate the CRD manifests from the pydantic models: ``python -m asbru_operator.crdgen``."""
