@@ -83,18 +83,22 @@ def plugin_checks(body: Mapping[str, Any]) -> dict[str, status.Check]:
 
 
 async def refresh_namespace(ctx: OperatorContext, namespace: str) -> None:
-    """Update the consumed resources' statuses, then re-reconcile every gateway of the namespace."""
+    """Re-reconcile every gateway of the namespace, then update the consumed resources' statuses.
+
+    Gateways first: their render is what pods serve, and a change should reach them in well under
+    a second; the members' own status conditions can follow.
+    """
     await ctx.coalesced(namespace, lambda: _refresh(ctx, namespace))
 
 
 async def _refresh(ctx: OperatorContext, namespace: str) -> None:
-    await refresh_member_statuses(ctx.api, namespace)
     for gateway in await ctx.api.list(GATEWAYS, namespace):
         name = gateway["metadata"]["name"]
         try:
             await reconcile_gateway(ctx, namespace, name)
         except KubeApiError as error:  # the gateway's own handler retries; do not starve the others
             logger.warning("reconciling LLMGateway %s/%s failed: %s", namespace, name, error)
+    await refresh_member_statuses(ctx.api, namespace)
 
 
 async def refresh_member_statuses(api: KubeApi, namespace: str) -> None:

@@ -7,6 +7,7 @@ state and writes status only when something changed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,22 +52,22 @@ def referenced_secrets(providers: Sequence[Mapping[str, Any]]) -> set[str]:
 
 async def fetch_secrets(api: KubeApi, namespace: str, names: set[str]) -> dict[str, dict[str, str]]:
     """The named Secrets' decoded data; absent ones are simply not in the result."""
-    secrets = {}
-    for name in sorted(names):
-        body = await api.get(SECRETS, namespace, name)
-        if body is not None:
-            secrets[name] = decode_secret(body)
-    return secrets
+    ordered = sorted(names)
+    bodies = await asyncio.gather(*(api.get(SECRETS, namespace, name) for name in ordered))
+    return {name: decode_secret(body) for name, body in zip(ordered, bodies, strict=True) if body is not None}
 
 
 async def fetch_sources(api: KubeApi, gateway: Obj) -> Sources:
+    """Everything a gateway renders from, read concurrently: this is on the change-to-serving path."""
     namespace = gateway["metadata"]["namespace"]
-    providers = await api.list(PROVIDERS, namespace)
+    providers, routes, plugins = await asyncio.gather(
+        api.list(PROVIDERS, namespace), api.list(ROUTES, namespace), api.list(PLUGINS, namespace)
+    )
     return Sources(
         gateway=gateway,
         providers=providers,
-        routes=await api.list(ROUTES, namespace),
-        plugins=await api.list(PLUGINS, namespace),
+        routes=routes,
+        plugins=plugins,
         secrets=await fetch_secrets(api, namespace, referenced_secrets(providers)),
     )
 
@@ -111,10 +112,12 @@ async def _render_and_apply(
             status.RESOLVED_REFS: status.Check(False, reason, str(error)),
         }
         return checks, None, str(error)
-    for obj in build_config_pair(ref, rendered) + build_infrastructure(
-        ref, spec, default_image=ctx.default_image
-    ):
+    # The Secret, then the ConfigMap (pods wait until both carry the same revision): that pair is
+    # what pods serve from, so it goes first; the rest does not depend on each other.
+    for obj in build_config_pair(ref, rendered):
         await ctx.api.apply(obj)
+    infrastructure = build_infrastructure(ref, spec, default_image=ctx.default_image)
+    await asyncio.gather(*(ctx.api.apply(obj) for obj in infrastructure))
     checks = {
         status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
         status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all referenced Secrets and keys exist"),

@@ -398,10 +398,12 @@ class KubeConfigSource:
         if reason == self.pending:
             return
         self.pending = reason
+        # Info, not warning: the operator writes the Secret and then the ConfigMap, so every change
+        # passes through this state for a few milliseconds.
         if self.applied_revision is None:
             log.info("%s", reason)
         else:
-            log.warning("%s; still serving revision %s", reason, self.applied_revision)
+            log.info("%s; still serving revision %s", reason, self.applied_revision)
 
     def _reject(self, reason: str, secrets: Mapping[str, str]) -> None:
         reason = redact(reason, secrets)
