@@ -148,6 +148,15 @@ def _in_cluster() -> bool:
 class Pending(Exception):
     """Not an error: an object the config needs does not exist (yet). Wait for the watch."""
 
+    routine = False
+    """True for the waits every change passes through (the operator's two writes)."""
+
+
+class MidUpdate(Pending):
+    """The operator has written one of the ConfigMap/Secret pair but not yet the other."""
+
+    routine = True
+
 
 def secret_refs(config: GatewayConfig) -> dict[str, list[str]]:
     """``secret:KEY`` references of ``config``: key -> where it is used (for messages)."""
@@ -213,7 +222,7 @@ def _check_not_torn(ref: KubeSourceRef, configmap: ObservedObject, secret: Objec
     config_revision = configmap.annotations.get(REVISION_ANNOTATION)
     secret_revision = secret.annotations.get(REVISION_ANNOTATION) if secret is not None else None
     if config_revision and secret_revision and config_revision != secret_revision:
-        raise Pending(
+        raise MidUpdate(
             f"waiting for ConfigMap and Secret {ref} to agree "
             f"(revision {config_revision} vs {secret_revision})"
         )
@@ -373,7 +382,7 @@ class KubeConfigSource:
         try:
             config, secrets = evaluate(self.ref, *current)
         except Pending as pending:
-            self._wait_for(str(pending))
+            self._wait_for(str(pending), routine=pending.routine)
             return
         except ConfigError as error:
             self._reject(str(error), _values_to_mask(current[1]))
@@ -394,16 +403,14 @@ class KubeConfigSource:
             self._applied.set()
         self.last_error = None
 
-    def _wait_for(self, reason: str) -> None:
+    def _wait_for(self, reason: str, *, routine: bool) -> None:
         if reason == self.pending:
             return
         self.pending = reason
-        # Info, not warning: the operator writes the Secret and then the ConfigMap, so every change
-        # passes through this state for a few milliseconds.
-        if self.applied_revision is None:
+        if self.applied_revision is None or routine:
             log.info("%s", reason)
         else:
-            log.info("%s; still serving revision %s", reason, self.applied_revision)
+            log.warning("%s; still serving revision %s", reason, self.applied_revision)
 
     def _reject(self, reason: str, secrets: Mapping[str, str]) -> None:
         reason = redact(reason, secrets)
