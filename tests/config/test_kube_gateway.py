@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 
 from asbru_gateway.app import AppSettings
 from asbru_gateway.config.kube_source import KubeConfigSource
-from tests.gateway_server import run_gateway
+from tests.gateway_server import RunningGateway, run_gateway
 from tests.kube_cluster import NAME, NAMESPACE, Cluster
 from tests.waiting import eventually
 
@@ -58,66 +59,70 @@ async def _served_generation(client: httpx.AsyncClient) -> str:
     return str(response.json()["model"])
 
 
-async def test_configmap_change_reaches_serving_within_a_second_under_load(
+@pytest.fixture
+async def served(
     cluster: Cluster, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> AsyncIterator[tuple[RunningGateway, httpx.AsyncClient]]:
+    """A gateway reading its config from kmock (generation 0 applied), and a client for it."""
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     await cluster.create_secret({"openai-key": "sk-kube-0123456789"})
     await cluster.create_configmap(_config(0))
     with contextlib.ExitStack() as stack:
-        # Started from a worker thread: this loop must keep serving the emulator meanwhile.
-        gateway = await asyncio.to_thread(
-            stack.enter_context, run_gateway(settings=AppSettings(kube_source=f"{NAMESPACE}/{NAME}"))
-        )
-        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
-            await eventually(lambda: _ready(client), timeout_s=20)
-            assert await _served_generation(client) == "gen-0"
-            failures: list[BaseException] = []
-            stop = asyncio.Event()
+        try:
+            # Started from a worker thread: this loop must keep serving the emulator meanwhile.
+            gateway = await asyncio.to_thread(
+                stack.enter_context, run_gateway(settings=AppSettings(kube_source=f"{NAMESPACE}/{NAME}"))
+            )
+            async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+                await eventually(lambda: _ready(client), timeout_s=20)
+                assert await _served_generation(client) == "gen-0"
+                yield gateway, client
+        finally:
+            await asyncio.to_thread(stack.close)
 
-            async def load() -> None:
-                while not stop.is_set():
-                    try:
-                        await _served_generation(client)
-                    except Exception as error:
-                        failures.append(error)
 
-            workers = [asyncio.create_task(load()) for _ in range(4)]
-            timings: list[float] = []
-            for generation in range(1, 6):
-                changed_at = time.perf_counter()
-                await cluster.update_configmap(_config(generation))
-                async with asyncio.timeout(5):
-                    while await _served_generation(client) != f"gen-{generation}":
-                        pass
-                timings.append(time.perf_counter() - changed_at)
-            stop.set()
-            await asyncio.gather(*workers)
+async def test_configmap_change_reaches_serving_within_a_second_under_load(
+    cluster: Cluster, served: tuple[RunningGateway, httpx.AsyncClient]
+) -> None:
+    _, client = served
+    failures: list[BaseException] = []
+    stop = asyncio.Event()
+
+    async def load() -> None:
+        while not stop.is_set():
+            try:
+                await _served_generation(client)
+            except Exception as error:
+                failures.append(error)
+
+    workers = [asyncio.create_task(load()) for _ in range(4)]
+    timings: list[float] = []
+    for generation in range(1, 6):
+        changed_at = time.perf_counter()
+        await cluster.update_configmap(_config(generation))
+        async with asyncio.timeout(5):
+            while await _served_generation(client) != f"gen-{generation}":
+                pass
+        timings.append(time.perf_counter() - changed_at)
+    stop.set()
+    await asyncio.gather(*workers)
     assert failures == []
     print(f"ConfigMap change -> served: {[round(t * 1000, 1) for t in timings]} ms")
     assert max(timings) < 1.0
 
 
 async def test_invalid_configmap_keeps_the_last_good_config(
-    cluster: Cluster, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, served: tuple[RunningGateway, httpx.AsyncClient]
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    await cluster.create_secret({"openai-key": "sk-kube-0123456789"})
-    await cluster.create_configmap(_config(0))
-    with contextlib.ExitStack() as stack:
-        gateway = await asyncio.to_thread(
-            stack.enter_context, run_gateway(settings=AppSettings(kube_source=f"{NAMESPACE}/{NAME}"))
-        )
-        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
-            await eventually(lambda: _ready(client), timeout_s=20)
-            revision = (await client.get("/readyz")).json()["revision"]
-            broken: dict[str, Any] = json.loads(_config(1))
-            broken["providers"][0]["pool"] = {"concurrency": -1}
-            await cluster.update_configmap(json.dumps(broken))
-            await cluster.update_configmap(_config(2).replace("secret:openai-key", "secret:missing-key"))
-            # The source reports each rejection; serving stays on the last good revision.
-            source = gateway.app.kube_source
-            assert source is not None
-            await eventually(lambda: _rejected(source, "missing-key"), timeout_s=5)
-            assert (await client.get("/readyz")).json()["revision"] == revision
-            assert await _served_generation(client) == "gen-0"
+    gateway, client = served
+    revision = (await client.get("/readyz")).json()["revision"]
+    broken: dict[str, Any] = json.loads(_config(1))
+    broken["providers"][0]["pool"] = {"concurrency": -1}
+    await cluster.update_configmap(json.dumps(broken))
+    await cluster.update_configmap(_config(2).replace("secret:openai-key", "secret:missing-key"))
+    # The source reports each rejection; serving stays on the last good revision.
+    source = gateway.app.kube_source
+    assert source is not None
+    await eventually(lambda: _rejected(source, "missing-key"), timeout_s=5)
+    assert (await client.get("/readyz")).json()["revision"] == revision
+    assert await _served_generation(client) == "gen-0"

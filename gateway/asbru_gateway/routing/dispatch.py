@@ -144,20 +144,14 @@ class Dispatcher:
     async def _complete_once(
         self, ctx: RequestContext, runtime: ProviderRuntime, candidate: Candidate
     ) -> ChatResult:
-        await runtime.pool.acquire()
-        try:
-            target = self._target(runtime, candidate)
-            request = runtime.translator.chat_request(ctx.body, target, stream=False)
-            started = time.perf_counter()
-            response = await self._send(ctx, runtime, request, stream=False)
-            try:
-                body = await response.read()
-            finally:
-                response.release()
-            ctx.upstream_latency_s = time.perf_counter() - started
-            return runtime.translator.chat_response(body, target)
-        finally:
-            runtime.pool.release()
+        translator = runtime.translator
+        return await self._call_once(
+            ctx,
+            runtime,
+            candidate,
+            build=lambda target: translator.chat_request(ctx.body, target, stream=False),
+            parse=translator.chat_response,
+        )
 
     async def _embeddings_once(
         self, ctx: RequestContext, runtime: ProviderRuntime, candidate: Candidate
@@ -167,10 +161,28 @@ class Dispatcher:
             raise UnsupportedError(
                 f"provider {runtime.name!r} ({runtime.config.type}) does not offer embeddings", param="model"
             )
+        return await self._call_once(
+            ctx,
+            runtime,
+            candidate,
+            build=lambda target: translator.embeddings_request(ctx.body, target),
+            parse=translator.embeddings_response,
+        )
+
+    async def _call_once(
+        self,
+        ctx: RequestContext,
+        runtime: ProviderRuntime,
+        candidate: Candidate,
+        *,
+        build: Callable[[Target], UpstreamRequest],
+        parse: Callable[[bytes, Target], ChatResult],
+    ) -> ChatResult:
+        """One non-streaming attempt: a pool slot for its whole length, the body read in full."""
         await runtime.pool.acquire()
         try:
             target = self._target(runtime, candidate)
-            request = translator.embeddings_request(ctx.body, target)
+            request = build(target)
             started = time.perf_counter()
             response = await self._send(ctx, runtime, request, stream=False)
             try:
@@ -178,7 +190,7 @@ class Dispatcher:
             finally:
                 response.release()
             ctx.upstream_latency_s = time.perf_counter() - started
-            return translator.embeddings_response(body, target)
+            return parse(body, target)
         finally:
             runtime.pool.release()
 
