@@ -166,3 +166,18 @@ def test_plugins_over_http(gateway_with_plugins: tuple[RunningGateway, list[str]
     assert "HELLO" in text and "hello" not in text  # chunk hook rewrote the events
     assert journal[:2] == ["pre:first", "pre:second"] and journal[-2:] == ["post:second", "post:first"]
     assert "chunk:first" in journal and "pre:off" not in journal
+
+
+def test_stream_timings_reach_the_telemetry_histograms() -> None:
+    config = {
+        "providers": [{"name": "echo", "type": "echo", "options": {"chunk_delay_ms": 1}}],
+        "plugins": [{"name": "telemetry", "type": "telemetry"}],
+    }
+    body = {"model": "echo/ttft-probe", "stream": True, "messages": [{"role": "user", "content": "a b c d"}]}
+    with run_gateway(config) as gateway, httpx.Client(base_url=gateway.url) as client:
+        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.read().endswith(b"data: [DONE]\n\n")
+        metrics = client.get("/metrics").text
+    labels = 'model="ttft-probe",provider="echo"'
+    assert f"asbru_time_to_first_token_seconds_count{{{labels}}} 1.0" in metrics
+    assert f"asbru_inter_token_latency_seconds_count{{{labels}}} 1.0" in metrics

@@ -13,10 +13,11 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from asbru_gateway.api.disconnect import DisconnectWatch
 from asbru_gateway.api.request_body import parse_object, read_body, require_model, require_stream_flag
 from asbru_gateway.api.responses import error_headers, send_body, send_error
 from asbru_gateway.api.streaming import relay_stream
-from asbru_gateway.api.types import Message, Receive, Scope, Send
+from asbru_gateway.api.types import Receive, Scope, Send
 from asbru_gateway.errors import GatewayError, InvalidRequestError
 from asbru_gateway.plugins.base import Outcome, RequestContext
 from asbru_gateway.runtime import Gateway, Snapshot
@@ -46,26 +47,13 @@ async def serve_call(
         return
     fallbacks = request.pop("fallbacks", None)
     ctx = RequestContext(request_id=request_id.decode(), endpoint=endpoint, body=request, stream=stream)
-    started = False
-
-    async def tracked_send(message: Message) -> None:
-        nonlocal started
-        started = True
-        await send(message)
-
     try:
         await _run(
-            gateway,
-            snapshot,
-            ctx,
-            fallbacks=fallbacks,
-            receive=receive,
-            send=tracked_send,
-            request_id=request_id,
+            gateway, snapshot, ctx, fallbacks=fallbacks, receive=receive, send=send, request_id=request_id
         )
     except Exception:
         log.exception("request %s failed unexpectedly", ctx.request_id)
-        if started:
+        if ctx.response_started:
             raise
         await send_error(send, INTERNAL, request_id)
 
@@ -107,6 +95,7 @@ async def _run(
     outcome = await pipeline.post(ctx, outcome, reached)
     if streamed:
         return
+    ctx.response_started = True
     if outcome.error is not None:
         await send_body(
             send,
@@ -125,43 +114,24 @@ T = TypeVar("T")
 async def _unless_disconnected(work: Awaitable[T], receive: Receive) -> T:
     """Await ``work`` in this task; if the client goes away first, cancel it and raise a 499.
 
-    The server does not cancel a handler whose client left, so without this a request to a hung
-    upstream would keep its pool slot (and queue place) until the upstream answered or timed out.
-    Cancelling frees them at once; the 499 goes to post-hooks (the send itself is a no-op).
-    The work runs in the handler's own task; the only extra task is the disconnect watcher.
+    Cancelling frees the pool slot, queue place and upstream connection; the 499 goes to the
+    post-hooks (the send itself is a no-op). See ``disconnect`` for why the watch starts late.
     """
     handler = asyncio.current_task()
     assert handler is not None
-    client_left = False
-
-    def on_disconnect(watcher: asyncio.Future[None]) -> None:
-        nonlocal client_left
-        if not watcher.cancelled() and watcher.exception() is None:
-            client_left = True
-            handler.cancel()
-
-    watcher = asyncio.ensure_future(_disconnected(receive))
-    watcher.add_done_callback(on_disconnect)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if not client_left:
-            raise  # we are being cancelled ourselves (shutdown): not a client disconnect
-        handler.uncancel()
-        raise GatewayError(
-            "client closed the request",
-            status=499,
-            type="invalid_request_error",
-            code="client_closed_request",
-        ) from None
-    finally:
-        watcher.remove_done_callback(on_disconnect)
-        watcher.cancel()
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    with DisconnectWatch(receive, handler.cancel) as watch:
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not watch.left:
+                raise  # we are being cancelled ourselves (shutdown): not a client disconnect
+            handler.uncancel()
+            raise GatewayError(
+                "client closed the request",
+                status=499,
+                type="invalid_request_error",
+                code="client_closed_request",
+            ) from None
 
 
 def _check(endpoint: str, request: dict[str, Any]) -> bool:

@@ -3,13 +3,14 @@
 The first events were read by routing (so a failure before them could still fall back). From here
 on a failure cannot be undone: it becomes an OpenAI error event, and the stream ends. An upstream
 that closes without its end marker is such a failure too. A client that goes away stops the relay
-and frees the upstream connection and the pool slot at once.
+and frees the upstream connection and the pool slot (noticed within ``disconnect.ARM_AFTER_S``).
 """
 
 from __future__ import annotations
 
-import asyncio
+import time
 
+from asbru_gateway.api.disconnect import DisconnectWatch
 from asbru_gateway.api.responses import error_event
 from asbru_gateway.api.types import Receive, Send
 from asbru_gateway.errors import GatewayError, UpstreamProtocolError
@@ -33,45 +34,54 @@ async def relay_stream(
     pipeline: Pipeline,
     request_id: bytes,
 ) -> None:
-    disconnect = asyncio.ensure_future(_wait_disconnect(receive))
-    try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*SSE_HEADERS, (b"x-request-id", request_id)],
-            }
-        )
-        await _send_events(send, start.first_events, ctx, pipeline)
-        async for chunk in start.chunks:
-            events = start.decoder.feed(chunk)
-            if events:
-                await _send_events(send, events, ctx, pipeline)
-            if disconnect.done():
-                return
-        tail = start.decoder.finish()
-        if not start.decoder.done and not start.decoder.failed:
-            tail.append(error_event(UpstreamProtocolError("upstream ended the stream before its end")))
-        if tail:
-            await _send_events(send, tail, ctx, pipeline)
-    except GatewayError as error:
-        await _send_events(send, [error_event(error)], ctx, pipeline)
-    finally:
-        disconnect.cancel()
-        start.release()
-        ctx.usage = start.decoder.usage
+    ctx.response_started = True
+    with DisconnectWatch(receive) as client:
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [*SSE_HEADERS, (b"x-request-id", request_id)],
+                }
+            )
+            await _send_events(send, start.first_events, ctx, pipeline)
+            async for chunk in start.chunks:
+                events = start.decoder.feed(chunk)
+                if events:
+                    await _send_events(send, events, ctx, pipeline)
+                if client.left:
+                    return
+            tail = start.decoder.finish()
+            if not start.decoder.done and not start.decoder.failed:
+                tail.append(error_event(UpstreamProtocolError("upstream ended the stream before its end")))
+            if tail:
+                await _send_events(send, tail, ctx, pipeline)
+        except GatewayError as error:
+            await _send_events(send, [error_event(error)], ctx, pipeline)
+        finally:
+            start.release()
+            ctx.usage = start.decoder.usage
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _send_events(send: Send, events: list[bytes], ctx: RequestContext, pipeline: Pipeline) -> None:
+    """Send what the decoder produced as one write; chunk hooks see one event at a time.
+
+    A pass-through decoder may hand over several events as one block (no split, no join when
+    nobody needs them apart); they are split only for chunk hooks, which the contract promises
+    single events.
+    """
     if pipeline.has_chunk_hooks:
-        events = [pipeline.chunk(ctx, event) for event in events]
+        events = [pipeline.chunk(ctx, event) for event in split_events(events)]
     body = events[0] if len(events) == 1 else b"".join(events)
+    now = time.perf_counter()
+    if ctx.first_token_at is None:
+        ctx.first_token_at = now
+    ctx.last_event_at = now
+    ctx.events_sent += body.count(b"\n\n")
     await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
+def split_events(blocks: list[bytes]) -> list[bytes]:
+    """Single ``data: ...\\n\\n`` events out of blocks that may each hold several."""
+    return [event + b"\n\n" for block in blocks for event in block.split(b"\n\n") if event]

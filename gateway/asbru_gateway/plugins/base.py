@@ -21,15 +21,16 @@ class RequestContext:
     __slots__ = (
         "attempts",
         "body",
-        "chunk_times",
         "endpoint",
+        "events_sent",
         "fallbacks",
         "first_token_at",
-        "last_chunk_at",
+        "last_event_at",
         "model",
         "provider",
         "request_id",
         "requested_model",
+        "response_started",
         "retries",
         "started_at",
         "state",
@@ -52,9 +53,13 @@ class RequestContext:
         """The upstream model that served (or last failed) the request."""
         self.started_at = time.perf_counter()
         self.upstream_latency_s: float | None = None
+        self.response_started = False
+        """True once response headers went to the client: nothing else can be sent instead."""
         self.first_token_at: float | None = None
-        self.last_chunk_at: float | None = None
-        self.chunk_times: int = 0
+        """Streams: when the first event was sent to the client (``perf_counter``)."""
+        self.last_event_at: float | None = None
+        self.events_sent: int = 0
+        """Streams: SSE events sent to the client so far."""
         self.attempts = 0
         self.retries = 0
         self.fallbacks = 0

@@ -81,7 +81,9 @@ class StreamDecoder(Protocol):
     """Turns one upstream stream's bytes into OpenAI SSE events, incrementally.
 
     ``feed`` gets the bytes as they arrive, split anywhere (mid-line, mid-UTF-8 sequence) and
-    returns the complete OpenAI events they finish, each ``b"data: ...\\n\\n"``. ``done`` becomes
+    returns the complete OpenAI events they finish, each ``b"data: ...\\n\\n"``; a pass-through
+    decoder may return several consecutive events joined in one item (the relay splits them for
+    plugins that want single events). ``done`` becomes
     True once the upstream signalled a normal end and ``data: [DONE]\\n\\n`` was emitted; an upstream
     that closes before that is a broken stream and the gateway ends it with an error event.
     ``usage`` holds the token counts seen so far (None when the upstream reported none).

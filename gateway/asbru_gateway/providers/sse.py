@@ -41,6 +41,11 @@ class SSEBuffer:
         self._buffer = rest + held
         return [event for event in events if event.strip()]
 
+    @property
+    def pending(self) -> bool:
+        """Bytes of an unfinished event are buffered."""
+        return bool(self._buffer)
+
     def rest(self) -> bytes:
         """What is left at EOF (an event the upstream did not terminate with a blank line)."""
         rest, self._buffer = self._buffer.strip(), b""

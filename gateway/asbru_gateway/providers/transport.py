@@ -5,7 +5,7 @@ request against the same mock: aiohttp 0.26-0.30 ms, httpx2 1.7 ms, httpx 0.28 2
 Swapping it means writing another ``UpstreamClient``; nothing else in the gateway imports aiohttp.
 
 Low-level failures are mapped here, once, to the gateway's typed errors (the httpx
-``map_httpcore_exceptions`` pattern): a connect failure is ``UpstreamConnectError``, a timeout
+``map_httpcore_exceptions`` idea): a connect failure is ``UpstreamConnectError``, a timeout
 ``UpstreamTimeoutError``, a broken body ``UpstreamProtocolError``. Routing decides on those types.
 """
 
@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 import aiohttp
 
 from asbru_gateway.config.model import ProviderConfig
-from asbru_gateway.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeoutError
+from asbru_gateway.errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeoutError,
+)
 from asbru_gateway.providers.base import UpstreamRequest
 
 
@@ -49,19 +53,22 @@ class UpstreamClient(Protocol):
     async def close(self) -> None: ...
 
 
-@contextmanager
-def mapped_errors(what: str) -> Iterator[None]:
-    """Turn aiohttp/asyncio failures into the gateway's typed upstream errors. Never echoes a URL."""
-    try:
-        yield
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise UpstreamTimeoutError(f"upstream timed out {what}") from None
-    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as error:
-        raise UpstreamConnectError(f"cannot reach upstream ({type(error).__name__})") from None
-    except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as error:
-        raise UpstreamProtocolError(f"upstream broke the response {what} ({type(error).__name__})") from None
-    except aiohttp.ClientError as error:
-        raise UpstreamConnectError(f"upstream request failed ({type(error).__name__})") from None
+FAILURES = (TimeoutError, aiohttp.ClientError)
+"""What ``mapped_error`` translates. Caught with a plain ``try`` at each call site: a context
+manager would build a generator per send, read and stream chunk (measured: ~10 k instructions
+per request)."""
+
+
+def mapped_error(error: BaseException, what: str) -> UpstreamError:
+    """The gateway's typed error for an aiohttp/asyncio failure. Never echoes a URL or header."""
+    name = type(error).__name__
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamTimeoutError(f"upstream timed out {what}")
+    if isinstance(error, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+        return UpstreamConnectError(f"cannot reach upstream ({name})")
+    if isinstance(error, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return UpstreamProtocolError(f"upstream broke the response {what} ({name})")
+    return UpstreamConnectError(f"upstream request failed ({name})")
 
 
 class AiohttpResponse:
@@ -73,14 +80,18 @@ class AiohttpResponse:
         self.headers: Mapping[str, str] = response.headers
 
     async def read(self) -> bytes:
-        with mapped_errors("while sending the body"):
+        try:
             return await self._response.read()
+        except FAILURES as error:
+            raise mapped_error(error, "while sending the body") from None
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         content = self._response.content
         while True:
-            with mapped_errors("mid-stream"):
+            try:
                 chunk = await content.readany()
+            except FAILURES as error:
+                raise mapped_error(error, "mid-stream") from None
             if not chunk:
                 return
             yield chunk
@@ -119,10 +130,12 @@ class AiohttpClient:
 
     async def send(self, request: UpstreamRequest, *, stream: bool) -> UpstreamResponse:
         timeout = self._stream_timeout if stream else self._call_timeout
-        with mapped_errors("before answering"):
+        try:
             response = await self._client_session().request(
                 request.method, request.url, data=request.body, headers=request.headers, timeout=timeout
             )
+        except FAILURES as error:
+            raise mapped_error(error, "before answering") from None
         return AiohttpResponse(response)
 
     async def close(self) -> None:

@@ -35,9 +35,15 @@ class RouteTable:
 
     def __init__(self, config: GatewayConfig) -> None:
         self._providers = frozenset(p.name for p in config.providers)
-        self._routes: dict[str, RouteConfig] = {route.name: route for route in config.routes}
         self._tiers: dict[str, tuple[tuple[RouteTarget, ...], ...]] = {
             route.name: _tiers(route) for route in config.routes
+        }
+        self._triggers = {route.name: frozenset(route.fallback_on) for route in config.routes}
+        # A route with one target per tier always plans the same: built once, not per request.
+        self._fixed: dict[str, tuple[Candidate, ...]] = {
+            name: tuple(Candidate(tier[0].provider, tier[0].model) for tier in tiers)
+            for name, tiers in self._tiers.items()
+            if all(len(tier) == 1 for tier in tiers)
         }
         self._default_triggers = frozenset(DEFAULT_FALLBACK_TRIGGERS)
 
@@ -56,10 +62,13 @@ class RouteTable:
         return Plan(candidates, triggers)
 
     def _resolve(self, model: str, *, param: str) -> tuple[tuple[Candidate, ...], frozenset[str]]:
+        fixed = self._fixed.get(model)
+        if fixed is not None:
+            return fixed, self._triggers[model]
         tiers = self._tiers.get(model)
         if tiers is not None:
             ordered = tuple(Candidate(t.provider, t.model) for tier in tiers for t in _weighted_order(tier))
-            return ordered, frozenset(self._routes[model].fallback_on)
+            return ordered, self._triggers[model]
         provider, slash, upstream_model = model.partition("/")
         if slash and upstream_model and provider in self._providers:
             return (Candidate(provider, upstream_model),), self._default_triggers
