@@ -19,11 +19,8 @@ class AzureTranslator(OpenAITranslator):
         self._api_version = config.api_version or DEFAULT_API_VERSION
         self._deployments = config.deployments
 
-    def headers(self, target: Target) -> dict[str, str]:
-        headers = {"content-type": "application/json", **target.config.network.headers}
-        if target.api_key:
-            headers["api-key"] = target.api_key
-        return headers
+    def auth_header(self, api_key: str) -> tuple[str, str]:
+        return "api-key", api_key
 
     def url(self, target: Target, operation: str) -> str:
         deployment = self._deployments.get(target.model, target.model)

@@ -25,11 +25,20 @@ class OpenAITranslator:
 
     def __init__(self, *, stream_usage: bool = True) -> None:
         self._stream_usage = stream_usage
+        self._headers: dict[str | None, dict[str, str]] = {}
+
+    def auth_header(self, api_key: str) -> tuple[str, str]:
+        return "authorization", "Bearer " + api_key
 
     def headers(self, target: Target) -> dict[str, str]:
-        headers = {"content-type": "application/json", **target.config.network.headers}
-        if target.api_key:
-            headers["authorization"] = "Bearer " + target.api_key
+        """Request headers, built once per key (a translator lives as long as its provider config)."""
+        headers = self._headers.get(target.api_key)
+        if headers is None:
+            headers = {"content-type": "application/json", **target.config.network.headers}
+            if target.api_key:
+                name, value = self.auth_header(target.api_key)
+                headers[name] = value
+            self._headers[target.api_key] = headers
         return headers
 
     def url(self, target: Target, operation: str) -> str:
