@@ -45,3 +45,9 @@ def test_error_event_marks_the_stream_failed() -> None:
     error = b"data: " + orjson.dumps({"error": {"message": "boom"}}) + b"\n\n"
     assert decoder.feed(DELTA + error) == [DELTA, error]
     assert decoder.failed
+
+
+def test_a_whole_answer_in_one_read_passes_through_and_ends_the_stream() -> None:
+    decoder = OpenAIStreamDecoder()
+    assert decoder.feed(DELTA + DELTA + DONE) == [DELTA + DELTA + DONE]
+    assert decoder.done

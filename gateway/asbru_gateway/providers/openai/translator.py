@@ -93,6 +93,9 @@ class OpenAIStreamDecoder:
     def feed(self, data: bytes) -> list[bytes]:
         if self._passes_through(data):
             return [data]
+        if data.endswith(DONE_EVENT) and self._passes_through(data[: -len(DONE_EVENT)]):
+            self.done = True  # a whole short answer in one read: deltas, then the end marker
+            return [data]
         out = []
         for event in self._sse.raw_events(data):
             kept = self._event(event)
