@@ -285,6 +285,24 @@ def test_serve_with_config_file_reloads_on_change_and_keeps_last_good(tmp_path: 
         _stop(served)
 
 
+def test_sighup_reloads_the_config_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "gateway.yaml"
+    _write_atomically(config_file, _file_config("alpha"))
+    with (
+        serve(tmp_path, "--config", str(config_file), "--no-watch") as served,
+        httpx.Client(timeout=10) as http,
+    ):
+
+        def served_model() -> str:
+            return str(_chat(http, served.url, "chat", "hello").json()["model"])
+
+        _write_atomically(config_file, _file_config("beta"))
+        assert served_model() == "alpha"  # not watched: nothing changes by itself
+        served.process.send_signal(signal.SIGHUP)
+        _wait_for(lambda: served_model() == "beta", "the config reloaded on SIGHUP", RELOAD_S, served.log)
+        _stop(served)
+
+
 def test_serve_refuses_to_start_with_an_invalid_config_file(tmp_path: Path) -> None:
     config_file = tmp_path / "gateway.yaml"
     config_file.write_text(_file_config("alpha").replace("name: local", "name: Local_Echo"))

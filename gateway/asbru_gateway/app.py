@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AppSettings:
     config_path: str | None = None
-    """A YAML/JSON config file, watched for changes."""
+    """A YAML/JSON config file, reloaded on SIGHUP (and on change, with ``watch_config``)."""
+    watch_config: bool = True
+    """Watch ``config_path`` for changes. Off: reload on SIGHUP only (e.g. a config reloader)."""
     kube_source: str | None = None
     """``NAMESPACE/NAME`` of the ConfigMap and Secret to watch through the Kubernetes API."""
     shutdown_drain_s: float = 30.0
@@ -41,6 +43,7 @@ class AppSettings:
     def from_environment(cls) -> AppSettings:
         return cls(
             config_path=os.environ.get("ASBRU_CONFIG") or None,
+            watch_config=os.environ.get("ASBRU_CONFIG_WATCH", "1") != "0",
             kube_source=os.environ.get("ASBRU_KUBE_SOURCE") or None,
             shutdown_drain_s=float(os.environ.get("ASBRU_SHUTDOWN_DRAIN_S", "30")),
         )
@@ -88,7 +91,9 @@ class GatewayApp:
         elif settings.kube_source:
             await self._start_kube_source(settings.kube_source)
         elif settings.config_path:
-            self.file_source = FileConfigSource(settings.config_path, self.gateway.apply)
+            self.file_source = FileConfigSource(
+                settings.config_path, self.gateway.apply, watch=settings.watch_config
+            )
             await self.file_source.start()
         else:
             await self.gateway.apply(default_config(os.environ))

@@ -47,6 +47,12 @@ def register_serve(subparsers: Any) -> None:
         help="YAML/JSON config file, reloaded on change and SIGHUP (env ASBRU_CONFIG)",
     )
     serve.add_argument(
+        "--no-watch",
+        action="store_true",
+        default=os.environ.get("ASBRU_CONFIG_WATCH", "1") == "0",
+        help="do not watch --config for changes; reload it on SIGHUP only (env ASBRU_CONFIG_WATCH=0)",
+    )
+    serve.add_argument(
         "--kube-source",
         default=os.environ.get("ASBRU_KUBE_SOURCE"),
         metavar="NAMESPACE/NAME",
@@ -73,6 +79,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # Workers are separate processes that build the app from the environment (uvicorn --factory).
     os.environ["ASBRU_SHUTDOWN_DRAIN_S"] = str(args.shutdown_drain)
     os.environ["ASBRU_LOG_LEVEL"] = args.log_level
+    os.environ["ASBRU_CONFIG_WATCH"] = "0" if args.no_watch else "1"
     for name, value in (("ASBRU_CONFIG", args.config), ("ASBRU_KUBE_SOURCE", args.kube_source)):
         if value:
             os.environ[name] = value
