@@ -96,6 +96,8 @@ def run_serve(args: argparse.Namespace) -> int:
         http="httptools",
         lifespan="on",
         access_log=False,
+        # The gateway reads no client address, so X-Forwarded-* rewriting is pure cost (~1% CPU).
+        proxy_headers=False,
         log_config=None,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(args.shutdown_drain),

@@ -69,7 +69,8 @@ async def _run(
     request_id: bytes,
 ) -> None:
     pipeline = snapshot.pipeline
-    reached, short_circuit = await pipeline.pre(ctx)
+    # Skipping an empty pre stage saves a coroutine per request; the reached count is the same.
+    reached, short_circuit = await pipeline.pre(ctx) if pipeline.has_pre_hooks else (pipeline.size, None)
     streamed = False
     if short_circuit is not None:
         outcome = short_circuit.outcome

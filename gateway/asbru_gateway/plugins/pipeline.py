@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    __slots__ = ("_chunk", "_plugins", "_post", "_pre", "has_chunk_hooks")
+    __slots__ = ("_chunk", "_plugins", "_post", "_pre", "has_chunk_hooks", "has_pre_hooks", "size")
 
     def __init__(self, plugins: Sequence[object]) -> None:
         self._plugins = tuple(plugins)
@@ -46,6 +46,9 @@ class Pipeline:
         self._post = tuple(p if isinstance(p, PostHook) else None for p in self._plugins)
         self._chunk = tuple(p for p in self._plugins if isinstance(p, ChunkHook))
         self.has_chunk_hooks = bool(self._chunk)
+        self.has_pre_hooks = any(hook is not None for hook in self._pre)
+        self.size = len(self._plugins)
+        """With no pre-hooks every plugin counts as reached: callers may skip ``pre`` entirely."""
 
     async def pre(self, ctx: RequestContext) -> tuple[int, ShortCircuit | None]:
         """Run pre-hooks; returns how many plugins were reached, and a short-circuit if any."""

@@ -81,13 +81,13 @@ class Dispatcher:
         self._lookup = lookup
 
     async def chat(self, ctx: RequestContext, plan: Plan) -> ChatResult:
-        return await self._run(ctx, plan, self._complete_once)
+        return await self._run(ctx, plan, self._call_once)
 
     async def chat_stream(self, ctx: RequestContext, plan: Plan) -> StreamStart:
         return await self._run(ctx, plan, self._stream_once)
 
     async def embeddings(self, ctx: RequestContext, plan: Plan) -> ChatResult:
-        return await self._run(ctx, plan, self._embeddings_once)
+        return await self._run(ctx, plan, self._call_once)
 
     async def _run(self, ctx: RequestContext, plan: Plan, once: Attempt[T]) -> T:
         primary: GatewayError | None = None
@@ -141,48 +141,26 @@ class Dispatcher:
         key = choose_key(runtime, candidate.model)
         return Target(runtime.base_url, candidate.model, key.value.reveal() if key else None, runtime.config)
 
-    async def _complete_once(
-        self, ctx: RequestContext, runtime: ProviderRuntime, candidate: Candidate
-    ) -> ChatResult:
-        translator = runtime.translator
-        return await self._call_once(
-            ctx,
-            runtime,
-            candidate,
-            build=lambda target: translator.chat_request(ctx.body, target, stream=False),
-            parse=translator.chat_response,
-        )
-
-    async def _embeddings_once(
-        self, ctx: RequestContext, runtime: ProviderRuntime, candidate: Candidate
-    ) -> ChatResult:
-        translator = runtime.translator
-        if not isinstance(translator, EmbeddingsTranslator):
-            raise UnsupportedError(
-                f"provider {runtime.name!r} ({runtime.config.type}) does not offer embeddings", param="model"
-            )
-        return await self._call_once(
-            ctx,
-            runtime,
-            candidate,
-            build=lambda target: translator.embeddings_request(ctx.body, target),
-            parse=translator.embeddings_response,
-        )
-
     async def _call_once(
-        self,
-        ctx: RequestContext,
-        runtime: ProviderRuntime,
-        candidate: Candidate,
-        *,
-        build: Callable[[Target], UpstreamRequest],
-        parse: Callable[[bytes, Target], ChatResult],
+        self, ctx: RequestContext, runtime: ProviderRuntime, candidate: Candidate
     ) -> ChatResult:
-        """One non-streaming attempt: a pool slot for its whole length, the body read in full."""
+        """One non-streaming attempt (chat or embeddings): a pool slot for its whole length."""
+        translator = runtime.translator
+        embedder: EmbeddingsTranslator | None = None
+        if ctx.endpoint == "embeddings":
+            if not isinstance(translator, EmbeddingsTranslator):
+                raise UnsupportedError(
+                    f"provider {runtime.name!r} ({runtime.config.type}) does not offer embeddings",
+                    param="model",
+                )
+            embedder = translator
         await runtime.pool.acquire()
         try:
             target = self._target(runtime, candidate)
-            request = build(target)
+            if embedder is not None:
+                request = embedder.embeddings_request(ctx.body, target)
+            else:
+                request = translator.chat_request(ctx.body, target, stream=False)
             started = time.perf_counter()
             response = await self._send(ctx, runtime, request, stream=False)
             try:
@@ -190,7 +168,9 @@ class Dispatcher:
             finally:
                 response.release()
             ctx.upstream_latency_s = time.perf_counter() - started
-            return parse(body, target)
+            if embedder is not None:
+                return embedder.embeddings_response(body, target)
+            return translator.chat_response(body, target)
         finally:
             runtime.pool.release()
 
