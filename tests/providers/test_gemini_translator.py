@@ -18,6 +18,7 @@ from google.genai import types as genai_types
 from asbru_gateway.config.model import ProviderConfig
 from asbru_gateway.errors import InvalidRequestError, UnsupportedError, UpstreamProtocolError
 from asbru_gateway.providers.base import EmbeddingsTranslator, Target, Translator
+from asbru_gateway.providers.gemini.errors import map_error
 from asbru_gateway.providers.gemini.stream import GeminiStreamDecoder
 from asbru_gateway.providers.gemini.translator import GeminiTranslator
 from tests.fakes import gemini as fake_gemini
@@ -890,3 +891,19 @@ def test_fake_hang_scenario_never_answers(
     with pytest.raises(TimeoutError):
         send(request, timeout=0.3)
     assert recorder.requests[0].path == "/v1beta/models/hang:streamGenerateContent"
+
+
+def test_retry_info_in_a_429_body_becomes_retry_after() -> None:
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "quota",
+                "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "13s"}],
+            }
+        }
+    )
+    mapped = map_error(429, body)
+    assert mapped.retry_after == 13.0
+    assert map_error(429, orjson.dumps({"error": {"code": 429, "message": "q"}})).retry_after is None

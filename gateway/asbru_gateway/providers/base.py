@@ -75,6 +75,8 @@ class MappedError:
     type: str
     code: str | None = None
     param: str | None = None
+    retry_after: float | None = None
+    """Seconds the upstream asked to wait, when its body says so (headers are read by routing)."""
 
 
 class StreamDecoder(Protocol):

@@ -248,6 +248,6 @@ def upstream_error(
         type=mapped.type,
         code=mapped.code,
         param=mapped.param,
-        retry_after=retry_after_seconds(headers),
+        retry_after=retry_after_seconds(headers) if mapped.retry_after is None else mapped.retry_after,
         trigger=trigger_for_status(status),
     )

@@ -55,7 +55,24 @@ def error_from_object(error: JSON, status: int) -> MappedError:
         message=message if isinstance(message, str) and message else f"upstream returned HTTP {status}",
         type=error_type,
         code=code,
+        retry_after=_retry_delay(error),
     )
+
+
+def _retry_delay(error: JSON) -> float | None:
+    """Google's ``RetryInfo`` detail (``"retryDelay": "13s"``): how long a 429 asks us to wait."""
+    details = error.get("details")
+    if not isinstance(details, list):
+        return None
+    for item in details:
+        if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = item.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                try:
+                    return max(0.0, float(delay[:-1]))
+                except ValueError:
+                    return None
+    return None
 
 
 def _error_object(body: bytes) -> JSON | None:
