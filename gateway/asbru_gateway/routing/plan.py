@@ -46,8 +46,13 @@ class RouteTable:
             if all(len(tier) == 1 for tier in tiers)
         }
         self._default_triggers = frozenset(DEFAULT_FALLBACK_TRIGGERS)
+        self._fixed_plans = {name: Plan(fixed, self._triggers[name]) for name, fixed in self._fixed.items()}
 
     def plan(self, model: str, fallbacks: object = None) -> Plan:
+        if not fallbacks:
+            fixed = self._fixed_plans.get(model)
+            if fixed is not None:
+                return fixed
         candidates, triggers = self._resolve(model, param="model")
         if fallbacks:
             if not isinstance(fallbacks, list) or len(fallbacks) > MAX_REQUEST_FALLBACKS:
