@@ -85,6 +85,7 @@ class GatewayApp:
 
     async def startup(self) -> None:
         metrics.REGISTRY.register(self._pool_collector)
+        self.router.disconnects.start()
         settings = self.settings
         if self._config is not None:
             await self.gateway.apply(self._config)
@@ -115,6 +116,7 @@ class GatewayApp:
         if self.kube_source is not None:
             await self.kube_source.stop()
         await self.gateway.close(self.settings.shutdown_drain_s)
+        await self.router.disconnects.stop()
         metrics.REGISTRY.unregister(self._pool_collector)
 
 

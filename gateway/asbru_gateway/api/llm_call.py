@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
-from asbru_gateway.api.disconnect import DisconnectWatch
+from asbru_gateway.api.disconnect import DisconnectSweeper
 from asbru_gateway.api.request_body import parse_object, read_body, require_model, require_stream_flag
 from asbru_gateway.api.responses import error_headers, send_body, send_error
 from asbru_gateway.api.streaming import relay_stream
@@ -31,7 +30,14 @@ NOT_READY = GatewayError(
 
 
 async def serve_call(
-    gateway: Gateway, endpoint: str, scope: Scope, receive: Receive, send: Send, *, request_id: bytes
+    gateway: Gateway,
+    endpoint: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    request_id: bytes,
+    disconnects: DisconnectSweeper,
 ) -> None:
     snapshot = gateway.current
     if snapshot is None:
@@ -49,7 +55,12 @@ async def serve_call(
     ctx = RequestContext(request_id=request_id.decode(), endpoint=endpoint, body=request, stream=stream)
     try:
         await _run(
-            gateway, snapshot, ctx, fallbacks=fallbacks, receive=receive, send=send, request_id=request_id
+            gateway,
+            snapshot,
+            ctx,
+            fallbacks=fallbacks,
+            exchange=(receive, send, request_id),
+            disconnects=disconnects,
         )
     except Exception:
         log.exception("request %s failed unexpectedly", ctx.request_id)
@@ -64,37 +75,22 @@ async def _run(
     ctx: RequestContext,
     *,
     fallbacks: Any,
-    receive: Receive,
-    send: Send,
-    request_id: bytes,
+    exchange: tuple[Receive, Send, bytes],
+    disconnects: DisconnectSweeper,
 ) -> None:
+    send, request_id = exchange[1], exchange[2]
     pipeline = snapshot.pipeline
     # Skipping an empty pre stage saves a coroutine per request; the reached count is the same.
     reached, short_circuit = await pipeline.pre(ctx) if pipeline.has_pre_hooks else (pipeline.size, None)
-    streamed = False
     if short_circuit is not None:
         outcome = short_circuit.outcome
     else:
-        try:
-            plan = snapshot.routes.plan(require_model(ctx.body), fallbacks)
-            dispatcher = gateway.dispatcher
-            if ctx.endpoint == "embeddings":
-                result = await _unless_disconnected(dispatcher.embeddings(ctx, plan), receive)
-            elif ctx.stream:
-                start = await _unless_disconnected(dispatcher.chat_stream(ctx, plan), receive)
-                streamed = True
-                await relay_stream(send, receive, start, ctx, pipeline=pipeline, request_id=request_id)
-            else:
-                result = await _unless_disconnected(dispatcher.chat(ctx, plan), receive)
-            if not streamed:
-                ctx.usage = result.usage
-                outcome = Outcome(200, result.body)
-            else:
-                outcome = Outcome(200)
-        except GatewayError as error:
-            outcome = Outcome(error.status, error=error)
+        outcome = await _dispatch(
+            gateway, snapshot, ctx, fallbacks, exchange=exchange, disconnects=disconnects
+        )
     outcome = await pipeline.post(ctx, outcome, reached)
-    if streamed:
+    if ctx.stream and ctx.response_started:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
     ctx.response_started = True
     if outcome.error is not None:
@@ -109,30 +105,53 @@ async def _run(
         await send_body(send, outcome.status, outcome.body, request_id, headers=outcome.headers)
 
 
-T = TypeVar("T")
+async def _dispatch(
+    gateway: Gateway,
+    snapshot: Snapshot,
+    ctx: RequestContext,
+    fallbacks: Any,
+    *,
+    exchange: tuple[Receive, Send, bytes],
+    disconnects: DisconnectSweeper,
+) -> Outcome:
+    """Routing and, for a stream, the relay: the part a departing client may cut short (a 499).
 
-
-async def _unless_disconnected(work: Awaitable[T], receive: Receive) -> T:
-    """Await ``work`` in this task; if the client goes away first, cancel it and raise a 499.
-
-    Cancelling frees the pool slot, queue place and upstream connection; the 499 goes to the
-    post-hooks (the send itself is a no-op). See ``disconnect`` for why the watch starts late.
+    While it runs, the handler is known to the disconnect sweeper, which cancels it if the client
+    leaves; that frees the pool slot, queue place and upstream connection at once.
     """
+    receive, send, request_id = exchange
     handler = asyncio.current_task()
     assert handler is not None
-    with DisconnectWatch(receive, handler.cancel) as watch:
-        try:
-            return await work
-        except asyncio.CancelledError:
-            if not watch.left:
-                raise  # we are being cancelled ourselves (shutdown): not a client disconnect
-            handler.uncancel()
-            raise GatewayError(
-                "client closed the request",
-                status=499,
-                type="invalid_request_error",
-                code="client_closed_request",
-            ) from None
+    sweeper = disconnects
+    sweeper.track(handler, receive)
+    try:
+        plan = snapshot.routes.plan(require_model(ctx.body), fallbacks)
+        dispatcher = gateway.dispatcher
+        if ctx.endpoint == "embeddings":
+            result = await dispatcher.embeddings(ctx, plan)
+        elif ctx.stream:
+            start = await dispatcher.chat_stream(ctx, plan)
+            await relay_stream(send, start, ctx, pipeline=snapshot.pipeline, request_id=request_id)
+            return Outcome(200)
+        else:
+            result = await dispatcher.chat(ctx, plan)
+        ctx.usage = result.usage
+        return Outcome(200, result.body)
+    except GatewayError as error:
+        return Outcome(error.status, error=error)
+    except asyncio.CancelledError:
+        if not sweeper.departed(handler):
+            raise  # we are being cancelled ourselves (shutdown): not a client disconnect
+        handler.uncancel()
+        gone = GatewayError(
+            "client closed the request",
+            status=499,
+            type="invalid_request_error",
+            code="client_closed_request",
+        )
+        return Outcome(gone.status, error=gone)
+    finally:
+        sweeper.untrack(handler)
 
 
 def _check(endpoint: str, request: dict[str, Any]) -> bool:

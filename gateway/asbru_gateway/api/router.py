@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from asbru_gateway.api.disconnect import DisconnectSweeper
 from asbru_gateway.api.llm_call import serve_call
 from asbru_gateway.api.models import list_models
 from asbru_gateway.api.responses import send_body, send_error, send_json
@@ -26,6 +27,7 @@ MAX_REQUEST_ID = 128
 class ApiRouter:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.disconnects = DisconnectSweeper()
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/chat/completions"): self._chat,
@@ -59,10 +61,20 @@ class ApiRouter:
             await send_error(send, RouteNotFoundError(f"no route for {scope['path']}"), request_id)
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        await serve_call(self.gateway, "chat", scope, receive, send, request_id=request_id)
+        await serve_call(
+            self.gateway, "chat", scope, receive, send, request_id=request_id, disconnects=self.disconnects
+        )
 
     async def _embeddings(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        await serve_call(self.gateway, "embeddings", scope, receive, send, request_id=request_id)
+        await serve_call(
+            self.gateway,
+            "embeddings",
+            scope,
+            receive,
+            send,
+            request_id=request_id,
+            disconnects=self.disconnects,
+        )
 
     async def _models(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         snapshot = self.gateway.current

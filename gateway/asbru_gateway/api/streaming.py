@@ -3,16 +3,15 @@
 The first events were read by routing (so a failure before them could still fall back). From here
 on a failure cannot be undone: it becomes an OpenAI error event, and the stream ends. An upstream
 that closes without its end marker is such a failure too. A client that goes away stops the relay
-and frees the upstream connection and the pool slot (noticed within ``disconnect.ARM_AFTER_S``).
+and frees the upstream connection and the pool slot (see ``disconnect``: noticed within a second).
 """
 
 from __future__ import annotations
 
 import time
 
-from asbru_gateway.api.disconnect import DisconnectWatch
 from asbru_gateway.api.responses import error_event
-from asbru_gateway.api.types import Receive, Send
+from asbru_gateway.api.types import Send
 from asbru_gateway.errors import GatewayError, UpstreamProtocolError
 from asbru_gateway.plugins.base import RequestContext
 from asbru_gateway.plugins.pipeline import Pipeline
@@ -27,41 +26,37 @@ SSE_HEADERS = [
 
 async def relay_stream(
     send: Send,
-    receive: Receive,
     start: StreamStart,
     ctx: RequestContext,
     *,
     pipeline: Pipeline,
     request_id: bytes,
 ) -> None:
+    """Relay every event; the caller ends the body (after the post-hooks)."""
     ctx.response_started = True
-    with DisconnectWatch(receive) as client:
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [*SSE_HEADERS, (b"x-request-id", request_id)],
-                }
-            )
-            await _send_events(send, start.first_events, ctx, pipeline)
-            async for chunk in start.chunks:
-                events = start.decoder.feed(chunk)
-                if events:
-                    await _send_events(send, events, ctx, pipeline)
-                if client.left:
-                    return
-            tail = start.decoder.finish()
-            if not start.decoder.done and not start.decoder.failed:
-                tail.append(error_event(UpstreamProtocolError("upstream ended the stream before its end")))
-            if tail:
-                await _send_events(send, tail, ctx, pipeline)
-        except GatewayError as error:
-            await _send_events(send, [error_event(error)], ctx, pipeline)
-        finally:
-            start.release()
-            ctx.usage = start.decoder.usage
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*SSE_HEADERS, (b"x-request-id", request_id)],
+            }
+        )
+        await _send_events(send, start.first_events, ctx, pipeline)
+        async for chunk in start.chunks:
+            events = start.decoder.feed(chunk)
+            if events:
+                await _send_events(send, events, ctx, pipeline)
+        tail = start.decoder.finish()
+        if not start.decoder.done and not start.decoder.failed:
+            tail.append(error_event(UpstreamProtocolError("upstream ended the stream before its end")))
+        if tail:
+            await _send_events(send, tail, ctx, pipeline)
+    except GatewayError as error:
+        await _send_events(send, [error_event(error)], ctx, pipeline)
+    finally:
+        start.release()
+        ctx.usage = start.decoder.usage
 
 
 async def _send_events(send: Send, events: list[bytes], ctx: RequestContext, pipeline: Pipeline) -> None:

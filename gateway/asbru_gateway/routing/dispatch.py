@@ -80,14 +80,15 @@ class Dispatcher:
     def __init__(self, lookup: RuntimeLookup) -> None:
         self._lookup = lookup
 
-    async def chat(self, ctx: RequestContext, plan: Plan) -> ChatResult:
-        return await self._run(ctx, plan, self._call_once)
+    # Plain functions returning the coroutine: one frame less per request than ``async def``.
+    def chat(self, ctx: RequestContext, plan: Plan) -> Awaitable[ChatResult]:
+        return self._run(ctx, plan, self._call_once)
 
-    async def chat_stream(self, ctx: RequestContext, plan: Plan) -> StreamStart:
-        return await self._run(ctx, plan, self._stream_once)
+    def chat_stream(self, ctx: RequestContext, plan: Plan) -> Awaitable[StreamStart]:
+        return self._run(ctx, plan, self._stream_once)
 
-    async def embeddings(self, ctx: RequestContext, plan: Plan) -> ChatResult:
-        return await self._run(ctx, plan, self._call_once)
+    def embeddings(self, ctx: RequestContext, plan: Plan) -> Awaitable[ChatResult]:
+        return self._run(ctx, plan, self._call_once)
 
     async def _run(self, ctx: RequestContext, plan: Plan, once: Attempt[T]) -> T:
         primary: GatewayError | None = None
