@@ -27,6 +27,7 @@ from aiohttp import web
 from asbru_gateway.config.model import Overflow, PoolConfig
 from asbru_gateway.errors import PoolFullError
 from asbru_gateway.pool.bounded import BoundedPool, PoolRetiredError
+from tests.fakes import openai as fake_openai
 from tests.fakes.server import serve_in_thread
 from tests.gateway_server import RunningGateway, run_gateway
 
@@ -528,3 +529,29 @@ async def test_wait_idle() -> None:
     await pool.acquire()
     assert await pool.wait_idle(0.01) is False
     pool.release()
+
+
+async def test_a_stream_client_that_leaves_mid_stream_frees_its_slot(
+    openai_upstream: tuple[str, Any], client_factory: Callable[[RunningGateway], httpx.AsyncClient]
+) -> None:
+    # slow-3000: one event every 3 s, ~15 s in all; the slot must come back long before that.
+    provider = {
+        **fake_openai.provider_config(openai_upstream[0]),
+        "pool": {"concurrency": 1, "queue_size": 0},
+    }
+    with run_gateway({"providers": [provider]}) as gateway:
+        pool, client = _pool(gateway, "openai"), client_factory(gateway)
+        left_at = 0.0
+
+        async def read_first_event_then_leave() -> None:
+            nonlocal left_at
+            body = _chat_body("openai/slow-3000", stream=True)
+            async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        left_at = time.monotonic()
+                        return  # leaving the block closes the connection
+
+        await read_first_event_then_leave()
+        await _until(lambda: pool.in_flight == 0, "the slot of the departed stream")
+        assert time.monotonic() - left_at < 2.5  # noticed within the sweeper's 0.5-1 s, not at stream end
