@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import uvicorn
 
 from asbru_gateway.app import AppSettings, GatewayApp, create_app
@@ -86,3 +87,12 @@ def run_gateway(
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+async def served_model(client: httpx.AsyncClient, route: str = "chat") -> str:
+    """Which upstream model the gateway behind ``client`` answers ``route`` with (echo reports it)."""
+    response = await client.post(
+        "/v1/chat/completions", json={"model": route, "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["model"])

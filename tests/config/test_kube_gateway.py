@@ -20,7 +20,7 @@ import pytest
 
 from asbru_gateway.app import AppSettings
 from asbru_gateway.config.kube_source import KubeConfigSource
-from tests.gateway_server import RunningGateway, run_gateway
+from tests.gateway_server import RunningGateway, run_gateway, served_model
 from tests.kube_cluster import NAME, NAMESPACE, Cluster
 from tests.waiting import eventually
 
@@ -51,14 +51,6 @@ async def _rejected(source: KubeConfigSource, needle: str) -> bool:
     return bool(source.last_error and needle in source.last_error)
 
 
-async def _served_generation(client: httpx.AsyncClient) -> str:
-    response = await client.post(
-        "/v1/chat/completions", json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["model"])
-
-
 @pytest.fixture
 async def served(
     cluster: Cluster, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
@@ -75,7 +67,7 @@ async def served(
             )
             async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
                 await eventually(lambda: _ready(client), timeout_s=20)
-                assert await _served_generation(client) == "gen-0"
+                assert await served_model(client) == "gen-0"
                 yield gateway, client
         finally:
             await asyncio.to_thread(stack.close)
@@ -91,7 +83,7 @@ async def test_configmap_change_reaches_serving_within_a_second_under_load(
     async def load() -> None:
         while not stop.is_set():
             try:
-                await _served_generation(client)
+                await served_model(client)
             except Exception as error:
                 failures.append(error)
 
@@ -101,7 +93,7 @@ async def test_configmap_change_reaches_serving_within_a_second_under_load(
         changed_at = time.perf_counter()
         await cluster.update_configmap(_config(generation))
         async with asyncio.timeout(5):
-            while await _served_generation(client) != f"gen-{generation}":
+            while await served_model(client) != f"gen-{generation}":
                 pass
         timings.append(time.perf_counter() - changed_at)
     stop.set()
@@ -125,4 +117,4 @@ async def test_invalid_configmap_keeps_the_last_good_config(
     assert source is not None
     await eventually(lambda: _rejected(source, "missing-key"), timeout_s=5)
     assert (await client.get("/readyz")).json()["revision"] == revision
-    assert await _served_generation(client) == "gen-0"
+    assert await served_model(client) == "gen-0"

@@ -24,7 +24,7 @@ import pytest
 from asbru_gateway.app import AppSettings
 from asbru_operator.context import OperatorContext
 from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, ApiResource, KubeApi
-from tests.gateway_server import RunningGateway, run_gateway
+from tests.gateway_server import RunningGateway, run_gateway, served_model
 from tests.kube_cluster import write_kubeconfig
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
@@ -45,14 +45,6 @@ CONFIGMAPS = ApiResource("", "v1", "configmaps")
 
 def _route(model: str) -> dict[str, Any]:
     return fixtures.route("chat", provider_name="echo", targets=[{"provider": "echo", "model": model}])
-
-
-async def _served_model(client: httpx.AsyncClient) -> str:
-    response = await client.post(
-        "/v1/chat/completions", json={"model": "chat", "messages": [{"role": "user", "content": "x"}]}
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["model"])
 
 
 @pytest.fixture
@@ -130,7 +122,7 @@ async def test_route_change_reaches_every_pod_under_load(
             body = await eventually(programmed)
             assert condition(body, "Programmed")["message"].startswith("2 of 2 pods run revision")
             for client in clients:
-                assert await _served_model(client) == "gen-0"
+                assert await served_model(client) == "gen-0"
 
             failures: list[BaseException] = []
             stop = asyncio.Event()
@@ -138,7 +130,7 @@ async def test_route_change_reaches_every_pod_under_load(
             async def load(client: httpx.AsyncClient) -> None:
                 while not stop.is_set():
                     try:
-                        await _served_model(client)
+                        await served_model(client)
                     except Exception as error:
                         failures.append(error)
 
@@ -158,7 +150,7 @@ async def test_route_change_reaches_every_pod_under_load(
                 for client in clients:
 
                     async def serves(c: httpx.AsyncClient = client, g: int = generation) -> bool:
-                        return await _served_model(c) == f"gen-{g}"
+                        return await served_model(c) == f"gen-{g}"
 
                     await poll(serves, timeout_s=10, interval_s=0.005)
                 to_serving.append(time.perf_counter() - changed_at)
