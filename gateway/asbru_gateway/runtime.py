@@ -48,7 +48,6 @@ class Gateway:
         self.dispatcher = Dispatcher(self._live_runtime)
         self.draining = False
         self._apply_lock = asyncio.Lock()
-        self._retiring: set[ProviderRuntime] = set()
         self._drains: set[asyncio.Task[None]] = set()
 
     def _live_runtime(self, name: str) -> ProviderRuntime | None:
@@ -106,15 +105,8 @@ class Gateway:
         return Snapshot(config, revision, routes, pools, pipeline)
 
     def _schedule_drain(self, runtime: ProviderRuntime, grace_s: float) -> None:
-        self._retiring.add(runtime)
-
-        async def drain() -> None:
-            try:
-                await runtime.drain_and_close(grace_s)
-            finally:
-                self._retiring.discard(runtime)
-
-        self._track(asyncio.get_running_loop().create_task(drain(), name=f"drain-{runtime.name}"))
+        task = runtime.drain_and_close(grace_s)
+        self._track(asyncio.get_running_loop().create_task(task, name=f"drain-{runtime.name}"))
 
     def _schedule_pipeline_close(self, pipeline: Pipeline, grace_s: float) -> None:
         async def close_later() -> None:

@@ -97,7 +97,7 @@ class PostHook(Protocol):
     name: str
 
     async def post_response(self, ctx: RequestContext, outcome: Outcome) -> Outcome | None:
-        """Return a replacement outcome, or None to keep it. Not called for a stream's body."""
+        """Return a replacement outcome, or None to keep it. Streams: called once they end, body empty."""
         ...
 
 

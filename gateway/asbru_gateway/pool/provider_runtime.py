@@ -17,7 +17,7 @@ from asbru_gateway.config.secrets import SecretResolver, SecretValue
 from asbru_gateway.errors import ConfigError
 from asbru_gateway.pool.bounded import BoundedPool
 from asbru_gateway.providers.base import Translator
-from asbru_gateway.providers.registry import provider_type, supports_embeddings
+from asbru_gateway.providers.registry import provider_type
 from asbru_gateway.providers.transport import AiohttpClient, UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,6 @@ class ProviderRuntime:
         self.keys = keys
         self.fingerprint = fingerprint
         self.pool = BoundedPool(config.name, config.pool)
-        self.embeddings = supports_embeddings(translator)
         self.key_cache: dict[str, tuple[tuple[ResolvedKey, ...], tuple[float, ...]]] = {}
 
     async def drain_and_close(self, grace_s: float) -> None:

@@ -11,7 +11,8 @@ A provider is three things, and only the first is per provider:
 The gateway speaks OpenAI on both sides of the translator: request bodies arrive as decoded OpenAI
 ``chat.completions`` dicts; responses leave as OpenAI JSON bytes and OpenAI SSE events
 (``data: {...}\\n\\n``, ending with ``data: [DONE]\\n\\n``). Embeddings are an optional capability
-(``EmbeddingsTranslator``), checked once when a provider is registered, never per request.
+(``EmbeddingsTranslator``), checked only when an embeddings request reaches the provider: a
+translator without it answers 400 ``unsupported_for_provider``, chat never pays for the check.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 No hub with ``if provider == ...`` anywhere: routing, pools and the API look a type up here once,
 when a config is applied. The OpenAI-compatible family is data (``openai_compatible.py``), not code.
-Optional capabilities (embeddings) are checked here at registration, never per request.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from asbru_gateway.config.model import ProviderConfig
 from asbru_gateway.providers import openai_compatible
 from asbru_gateway.providers.anthropic.translator import AnthropicTranslator
 from asbru_gateway.providers.azure.translator import AzureTranslator
-from asbru_gateway.providers.base import EmbeddingsTranslator, Translator
+from asbru_gateway.providers.base import Translator
 from asbru_gateway.providers.echo.transport import EchoClient
 from asbru_gateway.providers.gemini.translator import GeminiTranslator
 from asbru_gateway.providers.openai.translator import OpenAITranslator
@@ -85,7 +84,3 @@ def provider_type(type_id: str) -> ProviderType:
     except KeyError:
         known = ", ".join(sorted(PROVIDER_TYPES))
         raise KeyError(f"unknown provider type {type_id!r} (known: {known})") from None
-
-
-def supports_embeddings(translator: Translator) -> bool:
-    return isinstance(translator, EmbeddingsTranslator)
