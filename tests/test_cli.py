@@ -251,7 +251,7 @@ def test_serve_with_config_file_reloads_on_change_and_keeps_last_good(tmp_path: 
         assert served_model() == "alpha"
         assert revision() == load_config_text(_file_config("alpha")).revision
         assert {m["id"] for m in http.get(served.url + "/v1/models").json()["data"]} == {"chat", "local/echo"}
-        assert _chat(http, served.url, "echo/x", "x").status_code == 404  # only what the file declares
+        assert _chat(http, served.url, "nowhere/x", "x").status_code == 404  # only what the file declares
 
         # An edit (atomic replace, as editors and ConfigMap mounts do) is picked up.
         _write_atomically(config_file, _file_config("beta"))

@@ -7,6 +7,7 @@ HTTP endpoint, a subprocess), it polls here: one place, always bounded by a time
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 
@@ -19,3 +20,12 @@ async def eventually(
             if await check():
                 return
             await asyncio.sleep(interval_s)
+
+
+def wait_until(check: Callable[[], bool], what: str, *, timeout_s: float = 10.0) -> None:
+    """Block until ``check()`` is true (polled from a sync test); fails naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for: {what}")
+        time.sleep(0.01)

@@ -20,7 +20,7 @@ from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import configure as configure_logging
 from asbru_gateway.providers.discovery import default_config
-from asbru_gateway.runtime import Gateway
+from asbru_gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
     from asbru_gateway.config.kube_source import KubeConfigSource

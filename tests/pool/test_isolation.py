@@ -26,7 +26,7 @@ from aiohttp import web
 
 from asbru_gateway.config.model import Overflow, PoolConfig
 from asbru_gateway.errors import PoolFullError
-from asbru_gateway.pool.bounded import BoundedPool, PoolRetiredError
+from asbru_gateway.pool.bounded import BoundedPool
 from tests.fakes import openai as fake_openai
 from tests.fakes.server import serve_in_thread
 from tests.gateway_server import RunningGateway, run_gateway
@@ -498,18 +498,21 @@ async def test_queue_timeout_raises_pool_full_and_cleans_up() -> None:
     assert pool.in_flight == 0
 
 
-async def test_retire_wakes_waiters_with_pool_retired_error() -> None:
+async def test_a_retired_pool_still_serves_its_queue_then_goes_idle() -> None:
+    """A reload drops nothing: requests of the old revision queued on its pool are still served."""
     pool = _bounded(concurrency=1)
     await pool.acquire()
     waiters = [asyncio.create_task(pool.acquire()) for _ in range(3)]
     await _spin(lambda: pool.queued == 3, "three queued")
     pool.retire()
-    results = await asyncio.gather(*waiters, return_exceptions=True)
-    assert all(isinstance(result, PoolRetiredError) for result in results)
-    assert pool.retired and pool.queued == 0
-    assert pool.in_flight == 1  # the running call keeps its slot until it finishes
+    idle = asyncio.create_task(pool.wait_idle(10))
+    for waiter in waiters:
+        pool.release()  # the running call ends: the oldest waiter gets its slot
+        await waiter
+    assert not idle.done()
     pool.release()
-    assert pool.in_flight == 0
+    assert await idle
+    assert pool.retired and pool.queued == 0 and pool.in_flight == 0
 
 
 async def test_wait_idle() -> None:

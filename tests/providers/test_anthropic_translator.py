@@ -20,6 +20,7 @@ from asbru_gateway.providers.openai.translator import OpenAITranslator
 from tests.fakes import scenarios
 from tests.fakes.anthropic import MESSAGE_ID, make_app, provider_config, sse, stream_events
 from tests.fakes.server import Recorder, serve_in_thread
+from tests.providers.openai_sse import openai_events
 
 CREATED = 1_700_000_000
 CONFIG = ProviderConfig(name="anthropic", type="anthropic")
@@ -513,15 +514,20 @@ def anthropic_stream(events: list[tuple[str, dict[str, Any]]]) -> bytes:
 def decode(
     data: bytes, *, byte_by_byte: bool, request: dict[str, Any] | None = None
 ) -> tuple[AnthropicStreamDecoder, bytes]:
+    """Feed ``data`` (whole or one byte at a time), finish, and return the OpenAI SSE the client sees.
+
+    The decoder yields core chunks and flags; ``openai_events`` renders them as the relay would, so
+    ``[DONE]`` (after a normal end) and the error event (after a failure) are part of the output.
+    """
     decoder = make_translator().stream_decoder(request or {"messages": [user("hi")]}, make_target())
-    out: list[bytes] = []
+    items: list[Any] = []
     if byte_by_byte:
         for i in range(len(data)):
-            out.extend(decoder.feed(data[i : i + 1]))
+            items.extend(decoder.feed(data[i : i + 1]))
     else:
-        out.extend(decoder.feed(data))
-    out.extend(decoder.finish())
-    return decoder, b"".join(out)
+        items.extend(decoder.feed(data))
+    items.extend(decoder.finish())
+    return decoder, b"".join(openai_events(decoder, items))
 
 
 def payloads(output: bytes) -> list[Any]:
@@ -664,6 +670,7 @@ def test_tool_call_indexes_count_tool_calls_only() -> None:
 
 
 def test_error_event_mid_stream() -> None:
+    """An ``error`` event fails the stream: its error is rendered last, and nothing after it is decoded."""
     normal = list(stream_events("claude-x"))
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     events = [*normal[:4], ("error", overloaded), *normal[4:]]
@@ -679,10 +686,15 @@ def test_error_event_mid_stream() -> None:
 
 
 def test_unreadable_event_fails_the_stream() -> None:
-    decoder, output = decode(b"event: message_start\ndata: {not json\n\n", byte_by_byte=False)
-    assert payloads(output)[0]["error"]["code"] == "bad_upstream_response"
-    assert decoder.failed
-    assert not decoder.done
+    """An event that is not JSON yields no item: the decoder fails with a protocol error instead."""
+    decoder = make_translator().stream_decoder({"messages": [user("hi")]}, make_target())
+    assert decoder.feed(b"event: message_start\ndata: {not json\n\n") == []
+    assert decoder.finish() == []
+    assert (decoder.done, decoder.failed) == (False, True)
+    assert decoder.error is not None
+    assert decoder.error.code == "bad_upstream_response"
+    (event,) = payloads(b"".join(openai_events(decoder, [])))
+    assert event["error"]["code"] == "bad_upstream_response"
 
 
 def test_ping_comments_and_unknown_events_are_skipped_and_eof_flushes() -> None:
@@ -859,14 +871,15 @@ def test_translator_round_trip_through_the_fake(fake: tuple[str, Recorder]) -> N
 
         upstream = translator.chat_request(request, target, stream=True)
         decoder = translator.stream_decoder(request, target)
-        events: list[bytes] = []
+        items: list[Any] = []
         with client.stream("POST", upstream.url, content=upstream.body, headers=upstream.headers) as streamed:
             assert streamed.headers["content-type"].startswith("text/event-stream")
             for piece in streamed.iter_raw():
-                events.extend(decoder.feed(piece))
-        events.extend(decoder.finish())
+                items.extend(decoder.feed(piece))
+        items.extend(decoder.finish())
         assert decoder.done
-        calls = [call for delta in deltas(payloads(b"".join(events))) for call in delta.get("tool_calls", [])]
+        events = b"".join(openai_events(decoder, items))
+        calls = [call for delta in deltas(payloads(events)) for call in delta.get("tool_calls", [])]
         assert "".join(call["function"]["arguments"] for call in calls) == scenarios.TOOL_ARGS
 
         error_target = make_target("error-429", base_url=f"{url}/v1", api_key="sk-test")

@@ -24,6 +24,7 @@ from asbru_gateway.providers.gemini.translator import GeminiTranslator
 from tests.fakes import gemini as fake_gemini
 from tests.fakes import scenarios
 from tests.fakes.server import Recorder, serve_in_thread
+from tests.providers.openai_sse import openai_events
 
 BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 KEY = "test-gemini-key"
@@ -506,12 +507,17 @@ def text_stream() -> bytes:
 
 
 def decode(decoder: GeminiStreamDecoder, data: bytes, *, byte_by_byte: bool) -> list[bytes]:
+    """Feed ``data`` (whole or one byte at a time), finish, and return the OpenAI SSE events the client sees.
+
+    The decoder yields core chunks and flags; ``openai_events`` renders them as the relay would, so
+    ``[DONE]`` (after a normal end) and the error event (after a failure) are among the events.
+    """
     pieces: Iterator[bytes] = (data[i : i + 1] for i in range(len(data))) if byte_by_byte else iter([data])
-    events: list[bytes] = []
+    items: list[Any] = []
     for piece in pieces:
-        events.extend(decoder.feed(piece))
-    events.extend(decoder.finish())
-    return events
+        items.extend(decoder.feed(piece))
+    items.extend(decoder.finish())
+    return openai_events(decoder, items)
 
 
 def payloads(events: list[bytes]) -> list[Any]:
@@ -613,6 +619,7 @@ def test_stream_without_finish_reason_is_broken(translator: GeminiTranslator, ta
 
 
 def test_error_inside_the_stream(translator: GeminiTranslator, target: Target) -> None:
+    """An ``error`` object fails the stream: its error is rendered last, and nothing after it is decoded."""
     data = sse(
         {"candidates": [{"content": {"parts": [{"text": "Hel"}]}}]},
         {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}},
@@ -620,7 +627,8 @@ def test_error_inside_the_stream(translator: GeminiTranslator, target: Target) -
     )
     decoder = translator.stream_decoder({}, target)
     events = decode(decoder, data, byte_by_byte=True)
-    assert payloads(events)[-1] == {
+    decoded = payloads(events)
+    assert decoded[-1] == {
         "error": {
             "message": "The model is overloaded.",
             "type": "api_error",
@@ -628,16 +636,26 @@ def test_error_inside_the_stream(translator: GeminiTranslator, target: Target) -
             "param": None,
         }
     }
+    assert [chunk["choices"][0]["delta"] for chunk in decoded[:-1]] == [
+        {"role": "assistant", "content": ""},
+        {"content": "Hel"},
+    ]
     assert decoder.failed
     assert not decoder.done
     assert decoder.feed(data) == []
 
 
 def test_stream_event_that_is_not_json_fails_the_stream(translator: GeminiTranslator, target: Target) -> None:
+    """An event that is not JSON yields no item: the decoder fails with a protocol error instead."""
     decoder = translator.stream_decoder({}, target)
-    (event,) = decoder.feed(b"data: {broken\n\n")
-    assert payloads([event])[0]["error"]["code"] == "bad_upstream_response"
+    assert decoder.feed(b"data: {broken\n\n") == []
+    assert decoder.finish() == []
     assert decoder.failed
+    assert not decoder.done
+    assert decoder.error is not None
+    assert decoder.error.code == "bad_upstream_response"
+    (event,) = payloads(openai_events(decoder, []))
+    assert event["error"]["code"] == "bad_upstream_response"
 
 
 def test_blocked_prompt_stream(translator: GeminiTranslator, target: Target) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from asbru_gateway.api.streaming import split_events
+from asbru_gateway.dialects.base import core_chunks
 from asbru_gateway.providers.openai.translator import OpenAIStreamDecoder
 
 DELTA = b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
@@ -18,8 +18,9 @@ def test_plain_deltas_pass_through_as_one_block() -> None:
     assert not decoder.done
 
 
-def test_block_splits_into_single_events_for_chunk_hooks() -> None:
-    assert split_events([DELTA + DELTA, DONE]) == [DELTA, DELTA, DONE]
+def test_block_splits_into_core_chunks_for_chunk_hooks_and_other_dialects() -> None:
+    chunk = orjson.loads(DELTA.removeprefix(b"data: "))
+    assert core_chunks([DELTA + DELTA, DONE]) == [chunk, chunk]
 
 
 def test_usage_and_done_are_read_even_inside_a_block() -> None:
@@ -40,11 +41,13 @@ def test_split_anywhere_gives_the_same_events() -> None:
     assert piecewise.done and whole.done
 
 
-def test_error_event_marks_the_stream_failed() -> None:
+def test_error_event_ends_the_stream_as_an_error_not_an_item() -> None:
     decoder = OpenAIStreamDecoder()
-    error = b"data: " + orjson.dumps({"error": {"message": "boom"}}) + b"\n\n"
-    assert decoder.feed(DELTA + error) == [DELTA, error]
+    error = b"data: " + orjson.dumps({"error": {"message": "boom", "type": "server_error"}}) + b"\n\n"
+    assert decoder.feed(DELTA + error + DELTA) == [DELTA]
     assert decoder.failed
+    assert decoder.error is not None
+    assert (decoder.error.message, decoder.error.type) == ("boom", "server_error")
 
 
 def test_a_whole_answer_in_one_read_passes_through_and_ends_the_stream() -> None:

@@ -1,10 +1,6 @@
-"""Reading and checking a request body: size limit, JSON object, required fields."""
+"""Reading a request body within its size limit (dialects parse it; ``dialects.base``)."""
 
 from __future__ import annotations
-
-from typing import Any
-
-import orjson
 
 from asbru_gateway.api.types import Receive, Scope
 from asbru_gateway.errors import BodyTooLargeError, InvalidRequestError
@@ -43,31 +39,3 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 def _too_large(limit: int) -> BodyTooLargeError:
     return BodyTooLargeError(f"request body is larger than the limit of {limit} bytes")
-
-
-def parse_object(body: bytes) -> dict[str, Any]:
-    if not body:
-        raise InvalidRequestError("request body is empty; expected a JSON object")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidRequestError(f"request body is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequestError("request body must be a JSON object")
-    return data
-
-
-def require_model(data: dict[str, Any]) -> str:
-    model = data.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequestError("you must provide a model parameter", param="model")
-    return model
-
-
-def require_stream_flag(data: dict[str, Any]) -> bool:
-    stream = data.get("stream", False)
-    if stream is None:
-        return False
-    if not isinstance(stream, bool):
-        raise InvalidRequestError("stream must be a boolean", param="stream")
-    return stream

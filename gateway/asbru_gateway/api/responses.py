@@ -10,6 +10,8 @@ from asbru_gateway.api.types import Headers, Send
 from asbru_gateway.errors import GatewayError
 
 JSON = b"application/json"
+SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+"""Headers every streamed response carries, whatever its dialect (no proxy may buffer it)."""
 
 
 async def send_body(
@@ -45,8 +47,3 @@ def error_headers(error: GatewayError) -> Headers:
     if error.retry_after is None:
         return []
     return [(b"retry-after", str(max(1, math.ceil(error.retry_after))).encode())]
-
-
-def error_event(error: GatewayError) -> bytes:
-    """An error inside an SSE stream, in OpenAI's shape: ``data: {"error": {...}}``."""
-    return b"data: " + error.to_body() + b"\n\n"

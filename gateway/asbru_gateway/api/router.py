@@ -1,24 +1,31 @@
-"""The ASGI entry point: a dict from (method, path) to handler, and the request id on everything.
+"""The ASGI entry point: a path -> (dialect, endpoint) table, operational endpoints, the request id.
 
-The table is built once; a request costs one dict lookup to find its handler. Unknown paths are
-an OpenAI-format 404, known paths with the wrong method a 405 with ``Allow``.
+The table is built once from the dialect registry's mount points; a request costs one dict lookup
+to find its handler. Paths with a model in them (Gemini's ``/models/{model}:generateContent``, Azure
+style ``/openai/deployments/{id}/chat/completions``) are matched only when that lookup misses.
+Unknown paths are a 404 and known paths with the wrong method a 405 with ``Allow``, both in the
+OpenAI error shape (or the dialect's, under a dialect's prefix).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from asbru_gateway.api import exchange
 from asbru_gateway.api.disconnect import DisconnectSweeper
-from asbru_gateway.api.llm_call import serve_call
-from asbru_gateway.api.models import list_models
 from asbru_gateway.api.responses import send_body, send_error, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
+from asbru_gateway.dialects import registry
+from asbru_gateway.dialects.base import MODELS
+from asbru_gateway.dialects.registry import Mount
 from asbru_gateway.errors import GatewayError, RouteNotFoundError
 from asbru_gateway.observability.metrics import REGISTRY
-from asbru_gateway.runtime import Gateway
+from asbru_gateway.runtime.gateway import Gateway
+from asbru_gateway.runtime.model_list import model_list
 
 Handler = Callable[[Scope, Receive, Send, bytes], Awaitable[None]]
 MAX_REQUEST_ID = 128
@@ -28,62 +35,103 @@ class ApiRouter:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.disconnects = DisconnectSweeper()
-        self._routes: dict[tuple[str, str], Handler] = {
-            ("POST", "/v1/chat/completions"): self._chat,
-            ("POST", "/chat/completions"): self._chat,
-            ("POST", "/v1/embeddings"): self._embeddings,
-            ("POST", "/embeddings"): self._embeddings,
-            ("GET", "/v1/models"): self._models,
-            ("GET", "/models"): self._models,
+        self._internal: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): self._healthz,
+            ("GET", "/health"): self._healthz,  # Bifrost's health path
             ("GET", "/readyz"): self._readyz,
             ("GET", "/metrics"): self._metrics,
         }
-        self._paths = {path for _, path in self._routes}
+        self._mounts: dict[tuple[str, str], list[Mount]] = {}
+        self._model_paths: list[tuple[str, Mount, str]] = []
+        """(root + "/models/", mount, method suffix after ':') for Gemini-style model paths."""
+        for root in registry.roots():
+            for dialect in root.dialects:
+                for endpoint in dialect.endpoints:
+                    mount = Mount(dialect, endpoint, root.family)
+                    if "{model}" in endpoint.path:
+                        prefix, _, suffix = endpoint.path.partition("{model}")
+                        self._model_paths.append((root.path + prefix, mount, suffix))
+                    else:
+                        key = (endpoint.method, root.path + endpoint.path)
+                        self._mounts.setdefault(key, []).append(mount)
+        self._paths = {path for _, path in (*self._internal, *self._mounts)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id(scope)
-        handler = self._routes.get((scope["method"], scope["path"]))
+        method, path = scope["method"], scope["path"]
+        mounts = self._mounts.get((method, path))
+        if mounts is not None:
+            await self._serve(mounts, scope, receive, send, request_id=request_id, path_model=None)
+            return
+        handler = self._internal.get((method, path))
         if handler is not None:
             await handler(scope, receive, send, request_id)
-        elif scope["path"] in self._paths:
-            allowed = sorted(m for m, p in self._routes if p == scope["path"])
-            error = GatewayError(
-                f"method {scope['method']} not allowed",
-                status=405,
-                type="invalid_request_error",
-                code="method_not_allowed",
-            )
-            await send_body(
-                send, 405, error.to_body(), request_id, headers=[(b"allow", ", ".join(allowed).encode())]
-            )
+            return
+        found = self._dynamic(method, path)
+        if found is not None:
+            await self._serve([found[0]], scope, receive, send, request_id=request_id, path_model=found[1])
+        elif path in self._paths:
+            await self._method_not_allowed(scope, send, request_id)
         else:
-            await send_error(send, RouteNotFoundError(f"no route for {scope['path']}"), request_id)
+            await send_error(send, RouteNotFoundError(f"no route for {_shown(path)}"), request_id)
 
-    async def _chat(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        await serve_call(
-            self.gateway, "chat", scope, receive, send, request_id=request_id, disconnects=self.disconnects
-        )
-
-    async def _embeddings(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        await serve_call(
+    async def _serve(
+        self,
+        mounts: list[Mount],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        request_id: bytes,
+        path_model: str | None,
+    ) -> None:
+        mount = mounts[0] if len(mounts) == 1 else _disambiguate(mounts, scope)
+        if mount.endpoint.operation == MODELS:
+            await self._models(mount, send, request_id)
+            return
+        await exchange.serve(
             self.gateway,
-            "embeddings",
+            mount,
             scope,
             receive,
             send,
             request_id=request_id,
+            path_model=path_model,
             disconnects=self.disconnects,
         )
 
-    async def _models(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
-        snapshot = self.gateway.current
-        data = (
-            list_models(snapshot)
-            if snapshot and snapshot.config.server.expose_models
-            else {"object": "list", "data": []}
+    def _dynamic(self, method: str, path: str) -> tuple[Mount, str] | None:
+        """A model-in-path endpoint: ``{prefix}{model}{suffix}``, or an Azure-style deployment path."""
+        for prefix, mount, suffix in self._model_paths:
+            if mount.endpoint.method == method and path.startswith(prefix) and path.endswith(suffix):
+                model = path[len(prefix) : len(path) - len(suffix)]
+                if model:
+                    return mount, unquote(model)
+        for root in registry.AZURE_DEPLOYMENT_ROOTS:
+            if path.startswith(root):
+                deployment, slash, rest = path[len(root) :].partition("/")
+                mounts = self._mounts.get((method, "/openai/" + rest)) if slash and deployment else None
+                if mounts:
+                    return mounts[0], unquote(deployment)
+        return None
+
+    async def _method_not_allowed(self, scope: Scope, send: Send, request_id: bytes) -> None:
+        path = scope["path"]
+        allowed = sorted({m for m, p in (*self._internal, *self._mounts) if p == path})
+        error = GatewayError(
+            f"method {scope['method']} not allowed",
+            status=405,
+            type="invalid_request_error",
+            code="method_not_allowed",
         )
-        await send_json(send, 200, data, request_id)
+        await send_body(
+            send, 405, error.to_body(), request_id, headers=[(b"allow", ", ".join(allowed).encode())]
+        )
+
+    async def _models(self, mount: Mount, send: Send, request_id: bytes) -> None:
+        snapshot = self.gateway.current
+        models = model_list(snapshot) if snapshot and snapshot.config.server.expose_models else []
+        await send_body(send, 200, mount.dialect.models(models), request_id)
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         await send_json(send, 200, {"status": "ok"}, request_id)
@@ -103,6 +151,19 @@ class ApiRouter:
         await send_body(
             send, 200, generate_latest(REGISTRY), request_id, content_type=CONTENT_TYPE_LATEST.encode()
         )
+
+
+def _disambiguate(mounts: list[Mount], scope: Scope) -> Mount:
+    """Two dialects on one path (``/litellm/v1/models``): Anthropic's SDK sends ``anthropic-version``."""
+    anthropic = any(name == b"anthropic-version" for name, _ in scope["headers"])
+    for mount in mounts:
+        if (mount.dialect.family == "anthropic") == anthropic:
+            return mount
+    return mounts[0]
+
+
+def _shown(path: str) -> str:
+    return path if len(path) <= 200 else path[:200] + "..."
 
 
 def _request_id(scope: Scope) -> bytes:

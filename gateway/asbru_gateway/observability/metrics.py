@@ -69,7 +69,10 @@ FALLBACKS = Counter(
     registry=REGISTRY,
 )
 PLUGIN_ERRORS = Counter(
-    "asbru_plugin_errors", "Plugin hook exceptions (never shown to clients).", ["plugin"], registry=REGISTRY
+    "asbru_plugin_errors",
+    "Plugin hook exceptions (never shown to clients), by plugin and hook.",
+    ["plugin", "hook"],
+    registry=REGISTRY,
 )
 CONFIG_RELOADS = Counter(
     "asbru_config_reloads", "Config applications, by result.", ["result"], registry=REGISTRY

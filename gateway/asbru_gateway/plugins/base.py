@@ -1,103 +1,161 @@
-"""What a plugin sees and may do: the request context, the outcome, and the hook protocols.
+"""What a plugin sees and may do: the outcome types and the hook protocols (contract v2).
 
-A plugin implements any subset of the hooks below; the pipeline checks which ones once, when it is
-built, so a plugin without a chunk hook costs nothing per chunk. Hooks get the live
-``RequestContext`` (one per client request, slots only, no dict) and must not block the loop.
+A plugin is one class (one module under ``builtin/``) that implements any subset of the hooks
+below; the pipeline checks which ones once, when it is built, so a hook nobody implements costs
+nothing per request. The contract itself, clause by clause, is in ``pipeline.py``.
+
+Hooks get the request's ``LLMRequest`` (``core.request``): the typed request (``core`` body, model,
+stream flag), the caller's headers (read-only, credentials masked), the presented credential and
+``identity``, and what routing filled in (provider, model, key name, usage, cost, timings).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict
+
+from asbru_gateway.core.attempt import Attempt
+from asbru_gateway.core.reply import Reply, StreamItem
+from asbru_gateway.core.request import LLMRequest
+from asbru_gateway.core.schema import Chunk
 from asbru_gateway.errors import GatewayError
-from asbru_gateway.providers.base import Usage
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+Headers = list[tuple[bytes, bytes]]
 
 
-class RequestContext:
-    """One client request as it moves through the gateway. Routing fills in what happened."""
+class NoSettings(BaseModel):
+    """The settings model of a plugin type that takes none: any setting is a typo."""
 
-    __slots__ = (
-        "attempts",
-        "body",
-        "endpoint",
-        "events_sent",
-        "fallbacks",
-        "first_token_at",
-        "last_event_at",
-        "model",
-        "provider",
-        "request_id",
-        "requested_model",
-        "response_started",
-        "retries",
-        "started_at",
-        "state",
-        "stream",
-        "upstream_latency_s",
-        "usage",
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __init__(self, *, request_id: str, endpoint: str, body: dict[str, Any], stream: bool) -> None:
-        self.request_id = request_id
-        self.endpoint = endpoint
-        """``chat`` or ``embeddings``."""
-        self.body = body
-        """The client's decoded request body (OpenAI format). Pre-hooks may edit it."""
-        self.stream = stream
-        self.requested_model: str = str(body.get("model", ""))
-        self.provider: str | None = None
-        """The provider that served (or last failed) the request."""
-        self.model: str | None = None
-        """The upstream model that served (or last failed) the request."""
-        self.started_at = time.perf_counter()
-        self.upstream_latency_s: float | None = None
-        self.response_started = False
-        """True once response headers went to the client: nothing else can be sent instead."""
-        self.first_token_at: float | None = None
-        """Streams: when the first event was sent to the client (``perf_counter``)."""
-        self.last_event_at: float | None = None
-        self.events_sent: int = 0
-        """Streams: SSE events sent to the client so far."""
-        self.attempts = 0
-        self.retries = 0
-        self.fallbacks = 0
-        self.usage: Usage | None = None
-        self.state: dict[str, Any] | None = None
-        """Scratch space for plugins (created on first use)."""
+
+class EventSource(Protocol):
+    """A stream of items as the client's dialect renders them (an upstream's, or a replayed one)."""
+
+    format: str
+    first: list[StreamItem]
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def usage(self) -> Any: ...
+
+    def __aiter__(self) -> AsyncIterator[list[StreamItem]]: ...
+
+    @property
+    def error(self) -> GatewayError | None:
+        """Why the stream ended early (None after a normal end)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+class ReplayStream:
+    """A finished list of core chunks played back as a stream (a cache hit on a stream request)."""
+
+    format = "core"
+
+    def __init__(self, chunks: list[Chunk], usage: Any = None) -> None:
+        self.first: list[StreamItem] = list(chunks[:1])
+        self._rest: list[StreamItem] = list(chunks[1:])
+        self.done = True
+        self.usage = usage
+
+    def __aiter__(self) -> ReplayStream:
+        return self
+
+    async def __anext__(self) -> list[StreamItem]:
+        if not self._rest:
+            raise StopAsyncIteration
+        rest, self._rest = self._rest, []
+        return rest
+
+    @property
+    def error(self) -> GatewayError | None:
+        return None
+
+    def release(self) -> None:
+        return None
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What the client gets: a body (JSON or, for streams, nothing: chunks went already) or an error."""
+    """What the client gets: a ``reply``, an ``error``, or a ``stream`` (rendered by its dialect)."""
 
     status: int
-    body: bytes = b""
+    reply: Reply | None = None
     error: GatewayError | None = None
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: Headers = field(default_factory=list)
+    stream: EventSource | None = None
 
 
 @dataclass(slots=True)
 class ShortCircuit:
-    """A pre-hook's answer that skips routing: a full response (cache hit) or an error (denied)."""
+    """A pre-hook's answer that skips routing: a reply (cache hit), an error (denied) or a stream."""
 
     outcome: Outcome
+
+    @classmethod
+    def answer(cls, reply: Reply, *, status: int = 200, headers: Headers | None = None) -> ShortCircuit:
+        return cls(Outcome(status, reply=reply, headers=headers or []))
+
+    @classmethod
+    def fail(cls, error: GatewayError, *, headers: Headers | None = None) -> ShortCircuit:
+        return cls(Outcome(error.status, error=error, headers=headers or []))
+
+    @classmethod
+    def replay(cls, chunks: list[Chunk], *, headers: Headers | None = None) -> ShortCircuit:
+        """Answer a stream request with these core chunks, as a stream in the caller's dialect."""
+        return cls(Outcome(200, headers=headers or [], stream=ReplayStream(chunks)))
+
+
+class PluginBase:
+    """Optional base: the class attributes every plugin type declares, with their defaults."""
+
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    """The typed settings model (``extra="forbid"``): a typo is a config error naming the field."""
+    fail_open: ClassVar[bool] = True
+    """True: a bug in this plugin is logged, counted and skipped. False: the request gets a 503."""
+
+    def __init__(self, name: str, settings: BaseModel) -> None:
+        self.name = name
+        self.settings = settings
+
+    async def start(self) -> None:
+        """Open connections, start tasks. Runs before the revision that needs it starts serving."""
+
+    async def stop(self) -> None:
+        """Close what ``start`` opened. Runs after the last request that used this instance ended."""
 
 
 @runtime_checkable
 class PreHook(Protocol):
     name: str
 
-    async def pre_request(self, ctx: RequestContext) -> ShortCircuit | None: ...
+    async def pre_request(self, request: LLMRequest) -> ShortCircuit | None: ...
+
+
+@runtime_checkable
+class AttemptHook(Protocol):
+    name: str
+
+    async def before_attempt(self, request: LLMRequest, attempt: Attempt) -> None: ...
+
+    async def after_attempt(self, request: LLMRequest, attempt: Attempt) -> None: ...
 
 
 @runtime_checkable
 class PostHook(Protocol):
     name: str
 
-    async def post_response(self, ctx: RequestContext, outcome: Outcome) -> Outcome | None:
-        """Return a replacement outcome, or None to keep it. Streams: called once they end, body empty."""
+    async def post_response(self, request: LLMRequest, outcome: Outcome) -> Outcome | None:
+        """Non-stream answers (and errors), before they are sent: return a replacement or None."""
         ...
 
 
@@ -105,11 +163,22 @@ class PostHook(Protocol):
 class ChunkHook(Protocol):
     name: str
 
-    def on_chunk(self, ctx: RequestContext, event: bytes) -> bytes | None:
-        """Each OpenAI SSE event on its way to the client; return a replacement or None to keep it."""
+    def on_chunk(self, request: LLMRequest, chunk: Chunk) -> Chunk | None:
+        """Each core chunk of a stream before it is rendered; return a replacement or None."""
         ...
 
 
 @runtime_checkable
-class Closeable(Protocol):
-    async def aclose(self) -> None: ...
+class CompletionHook(Protocol):
+    name: str
+
+    async def on_complete(self, request: LLMRequest, outcome: Outcome) -> None:
+        """After the response's last byte went out (logging, cost, metrics): never delays the client."""
+        ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

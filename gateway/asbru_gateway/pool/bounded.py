@@ -21,10 +21,6 @@ from asbru_gateway.errors import PoolFullError
 POOL_FULL_RETRY_AFTER_S = 1.0
 
 
-class PoolRetiredError(Exception):
-    """Raised to a queued caller when its pool was replaced by a reload: acquire on the new one."""
-
-
 class BoundedPool:
     __slots__ = ("_idle", "_waiters", "config", "in_flight", "name", "rejected", "retired")
 
@@ -92,12 +88,10 @@ class BoundedPool:
             self._idle.set()
 
     def retire(self) -> None:
-        """Stop queueing here: queued callers move to the replacement pool (PoolRetiredError)."""
+        """Mark the pool as replaced by a reload. Requests of the revision that owns it (in flight,
+        queued, or arriving with that revision's snapshot) are still served: a reload drops nothing;
+        ``wait_idle`` then tells when the last of them is done."""
         self.retired = True
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(PoolRetiredError(self.name))
 
     async def wait_idle(self, grace_s: float) -> bool:
         """Wait until nothing is in flight; False if ``grace_s`` passed first."""

@@ -16,7 +16,7 @@ from asbru_gateway.config.model import KeyConfig, ProviderConfig
 from asbru_gateway.config.secrets import SecretResolver, SecretValue
 from asbru_gateway.errors import ConfigError
 from asbru_gateway.pool.bounded import BoundedPool
-from asbru_gateway.providers.base import Translator
+from asbru_gateway.providers.base import EmbeddingsTranslator, NativeTranslator, Translator
 from asbru_gateway.providers.registry import provider_type
 from asbru_gateway.providers.transport import AiohttpClient, UpstreamClient
 
@@ -58,6 +58,12 @@ class ProviderRuntime:
         self.keys = keys
         self.fingerprint = fingerprint
         self.pool = BoundedPool(config.name, config.pool)
+        # Optional capabilities, checked once here (a runtime_checkable isinstance costs ~2 us).
+        self.embedder = translator if isinstance(translator, EmbeddingsTranslator) else None
+        self.native: NativeTranslator | None = (
+            translator if isinstance(translator, NativeTranslator) else None
+        )
+        self.native_formats: frozenset[str] = self.native.native_formats if self.native else frozenset()
         self.key_cache: dict[str, tuple[tuple[ResolvedKey, ...], tuple[float, ...]]] = {}
 
     async def drain_and_close(self, grace_s: float) -> None:

@@ -1,18 +1,18 @@
-"""The provider contract: a pure translator between the OpenAI wire format and one provider's.
+"""The provider contract: a pure translator between the core schema and one provider's wire format.
 
 A provider is three things, and only the first is per provider:
 
-1. a ``Translator`` (this module's protocol): builds the upstream HTTP request from an OpenAI-format
-   request body, turns the upstream's answer (JSON, stream bytes, error) back into OpenAI format.
-   It does no I/O, holds no connection and never sleeps, so it is tested with bytes in, bytes out;
+1. a ``Translator`` (this module's protocol): builds the upstream HTTP request from a core request
+   body (``core.schema``), turns the upstream's answer (JSON, stream bytes, error) into a ``Reply``,
+   ``StreamItem``s and a ``MappedError``. It does no I/O, holds no connection and never sleeps, so it
+   is tested with bytes in, bytes out;
 2. a ``ProviderType`` entry in ``registry.py`` (default base URL, env variables, translator factory);
 3. the one shared HTTP execution path (``transport.py``), the same for every provider.
 
-The gateway speaks OpenAI on both sides of the translator: request bodies arrive as decoded OpenAI
-``chat.completions`` dicts; responses leave as OpenAI JSON bytes and OpenAI SSE events
-(``data: {...}\\n\\n``, ending with ``data: [DONE]\\n\\n``). Embeddings are an optional capability
-(``EmbeddingsTranslator``), checked only when an embeddings request reaches the provider: a
-translator without it answers 400 ``unsupported_for_provider``, chat never pays for the check.
+Optional capabilities are protocols checked where they are used, never stubs: ``EmbeddingsTranslator``
+(``/embeddings``; a translator without it answers 400 ``unsupported_for_provider``) and
+``NativeTranslator`` (pass-through: the client's own body in a dialect's format, e.g. Anthropic
+Messages to an Anthropic provider, forwarded with only the model rewritten).
 """
 
 from __future__ import annotations
@@ -22,18 +22,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from asbru_gateway.config.model import ProviderConfig
+from asbru_gateway.core.reply import Reply, StreamItem
+from asbru_gateway.core.usage import Usage
+from asbru_gateway.errors import GatewayError
 
-
-@dataclass(slots=True)
-class Usage:
-    """Token counts of one call, as the OpenAI ``usage`` object names them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+__all__ = [
+    "EmbeddingsTranslator",
+    "MappedError",
+    "NativeTranslator",
+    "Reply",
+    "StreamDecoder",
+    "Target",
+    "Translator",
+    "UpstreamRequest",
+    "Usage",
+]
 
 
 @dataclass(slots=True)  # not frozen: built per attempt, and frozen __init__ costs ~1 us more
@@ -51,7 +54,11 @@ class Target:
 
 @dataclass(slots=True)
 class UpstreamRequest:
-    """One HTTP request to send upstream. ``headers`` include auth; never log them."""
+    """One HTTP request to send upstream. ``headers`` include auth; never log them.
+
+    ``headers`` may be a dict the translator shares between requests (built once per key): whoever
+    wants to change it for one request copies it first (the attempt hooks get a copy).
+    """
 
     url: str
     body: bytes
@@ -60,16 +67,8 @@ class UpstreamRequest:
 
 
 @dataclass(slots=True)
-class ChatResult:
-    """A complete (non-streaming) answer in OpenAI ``chat.completion`` format."""
-
-    body: bytes
-    usage: Usage | None = None
-
-
-@dataclass(slots=True)
 class MappedError:
-    """An upstream error, in OpenAI terms. ``status`` is what the client sees (usually upstream's)."""
+    """An upstream error, in the core's (OpenAI's) terms. ``status`` is what the client sees."""
 
     status: int
     message: str
@@ -81,59 +80,79 @@ class MappedError:
 
 
 class StreamDecoder(Protocol):
-    """Turns one upstream stream's bytes into OpenAI SSE events, incrementally.
+    """Turns one upstream stream's bytes into ``StreamItem``s, incrementally.
 
-    ``feed`` gets the bytes as they arrive, split anywhere (mid-line, mid-UTF-8 sequence) and
-    returns the complete OpenAI events they finish, each ``b"data: ...\\n\\n"``; a pass-through
-    decoder may return several consecutive events joined in one item (the relay splits them for
-    plugins that want single events). ``done`` becomes
-    True once the upstream signalled a normal end and ``data: [DONE]\\n\\n`` was emitted; an upstream
-    that closes before that is a broken stream and the gateway ends it with an error event.
-    ``usage`` holds the token counts seen so far (None when the upstream reported none).
-    An upstream error *inside* the stream is emitted as an OpenAI error event
-    (``data: {"error": {...}}\\n\\n``) and also ends the stream (``done`` stays False, ``failed`` True).
+    ``feed`` gets the bytes as they arrive, split anywhere (mid-line, mid-UTF-8 sequence), and returns
+    the items they complete: core ``Chunk`` dicts, or ``bytes`` holding complete SSE events in the
+    decoder's ``format`` (a pass-through decoder forwards the upstream's events, its end marker
+    included). ``done`` becomes True once the upstream signalled a normal end; an upstream that closes
+    before that is a broken stream. An error the upstream reports *inside* the stream is not an item:
+    the decoder sets ``error`` (and ``failed``) and stops; the relay renders it in the client's
+    dialect. ``usage`` holds the token counts seen so far (None when the upstream reported none).
     """
 
+    format: str
     done: bool
     failed: bool
+    error: GatewayError | None
     usage: Usage | None
 
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed(self, data: bytes) -> list[StreamItem]: ...
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> list[StreamItem]:
         """Called at upstream EOF: flush what is buffered (may be empty)."""
         ...
 
 
 class Translator(Protocol):
-    """Chat completions between OpenAI format and one provider's wire format. Pure: no I/O."""
+    """Chat completions between the core schema and one provider's wire format. Pure: no I/O."""
 
     def chat_request(self, request: dict[str, Any], target: Target, *, stream: bool) -> UpstreamRequest:
-        """Build the upstream request from an OpenAI ``chat.completions`` body.
+        """Build the upstream request from a core ``ChatBody``.
 
-        ``request`` is the client's decoded body minus gateway-only fields (``fallbacks``); its
-        ``model`` is the client's name, use ``target.model`` instead. Must not mutate ``request``
-        (a fallback reuses it). Raise ``InvalidRequestError`` for input the provider cannot take.
+        ``request`` is the core body; its ``model`` is the client's name, use ``target.model``
+        instead. Must not mutate ``request`` (a fallback reuses it). Raise ``InvalidRequestError``
+        (``UnsupportedError``) for input the provider cannot take, naming the field in ``param``.
         """
         ...
 
-    def chat_response(self, body: bytes, target: Target) -> ChatResult:
-        """Turn a 2xx upstream body into an OpenAI ``chat.completion`` (raise UpstreamProtocolError)."""
+    def chat_response(self, body: bytes, target: Target) -> Reply:
+        """Turn a 2xx upstream body into a core ``Reply`` (raise ``UpstreamProtocolError``)."""
         ...
 
     def stream_decoder(self, request: dict[str, Any], target: Target) -> StreamDecoder:
-        """A fresh decoder for one streamed answer to ``request`` (the same dict given to chat_request)."""
+        """A fresh decoder for one streamed answer to ``request`` (the body given to chat_request)."""
         ...
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> MappedError:
-        """Map a non-2xx upstream answer to OpenAI error terms, keeping the upstream's status."""
+        """Map a non-2xx upstream answer to core error terms, keeping the upstream's status."""
         ...
 
 
 @runtime_checkable
 class EmbeddingsTranslator(Protocol):
-    """Optional capability: ``POST /v1/embeddings``."""
+    """Optional capability: embeddings (core ``EmbeddingsBody`` in, OpenAI embeddings list out)."""
 
     def embeddings_request(self, request: dict[str, Any], target: Target) -> UpstreamRequest: ...
 
-    def embeddings_response(self, body: bytes, target: Target) -> ChatResult: ...
+    def embeddings_response(self, body: bytes, target: Target) -> Reply: ...
+
+
+@runtime_checkable
+class NativeTranslator(Protocol):
+    """Optional capability: pass-through of a client dialect's own body (``formats``).
+
+    The body is forwarded with only the model rewritten (and, if plugins added tools, those tools in
+    the format's own shape); the answer comes back in the same format, read only for usage and
+    validity. Errors still go through ``Translator.error``.
+    """
+
+    native_formats: frozenset[str]
+
+    def native_request(
+        self, format: str, body: dict[str, Any], target: Target, *, stream: bool, extra_tools: list[Any]
+    ) -> UpstreamRequest: ...
+
+    def native_response(self, format: str, body: bytes, target: Target) -> Reply: ...
+
+    def native_stream_decoder(self, format: str, body: dict[str, Any], target: Target) -> StreamDecoder: ...

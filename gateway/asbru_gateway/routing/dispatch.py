@@ -1,19 +1,19 @@
-"""Executing a plan: candidates in order, retries with backoff per candidate, typed fallbacks.
+"""Executing a plan: candidates in order, retries with backoff per candidate, fallbacks.
 
-For each candidate: take a slot in its provider's pool, choose a key, let the translator build
-the request, send it over the provider's client, map the answer. A failure whose trigger is
-retryable is retried on the same candidate (``backoff.retry_delay``); when retries are spent,
-a failure whose trigger is in the plan's fallback triggers moves to the next candidate. If every
-candidate fails, the *primary* (first) error is what the client gets.
+For each candidate: take a slot in its provider's pool, choose a key, let the translator build the
+upstream request (the client's own body when the provider speaks its dialect, the core body
+otherwise), run the attempt hooks, send it over the provider's client, and map the answer. A
+failure whose trigger is retryable is retried on the same candidate (``backoff.retry_delay``); when
+retries are spent, the plan decides whether the next candidate is tried (``Plan.falls_back``). If
+every candidate fails, the *primary* (first) error is what the client gets.
 
-Provider runtimes are looked up by name at attempt time from the *live* pool set, so a request
-that began before a reload still lands on a pool that is open; a queued caller whose pool was
-retired by a reload re-queues on the replacement (``PoolRetiredError``). That is why no request
-fails because of a reload.
+Provider runtimes come from the pool set of the snapshot the request started with, never from the
+live one: a request sees one revision from start to end. A reload retires a replaced runtime only
+after its last request (in flight or queued) is done, which is why no request fails because of one.
 
-Streams: the client's response starts only when the upstream's first event is in hand, so an
-upstream that fails before sending anything still falls back; from then on the stream belongs to
-the caller (``StreamStart``), which holds the pool slot until the stream ends.
+Streams: the response starts only once the upstream's first items are in hand, so an upstream that
+fails before sending anything still falls back; from then on the stream belongs to the caller
+(``UpstreamStream``), which holds the pool slot until it is released.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
 
-import orjson
-
+from asbru_gateway.core.attempt import Attempt
+from asbru_gateway.core.reply import Reply, StreamItem
+from asbru_gateway.core.request import EMBEDDINGS, LLMRequest
+from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import (
     GatewayError,
     UnsupportedError,
@@ -35,36 +36,81 @@ from asbru_gateway.errors import (
     trigger_for_status,
 )
 from asbru_gateway.observability import metrics
-from asbru_gateway.plugins.base import RequestContext
-from asbru_gateway.pool.bounded import PoolRetiredError
-from asbru_gateway.pool.provider_runtime import ProviderRuntime
-from asbru_gateway.providers.base import (
-    ChatResult,
-    EmbeddingsTranslator,
-    StreamDecoder,
-    Target,
-    UpstreamRequest,
-)
+from asbru_gateway.plugins.pipeline import Pipeline
+from asbru_gateway.pool.pool_set import PoolSet
+from asbru_gateway.pool.provider_runtime import ProviderRuntime, ResolvedKey
+from asbru_gateway.providers.base import StreamDecoder, Target, UpstreamRequest
 from asbru_gateway.providers.transport import UpstreamResponse, retry_after_seconds
 from asbru_gateway.routing.backoff import retry_delay
 from asbru_gateway.routing.keys import choose_key
 from asbru_gateway.routing.plan import Candidate, Plan
 
-RuntimeLookup = Callable[[str], ProviderRuntime | None]
 T = TypeVar("T")
-Attempt = Callable[[RequestContext, ProviderRuntime, Candidate], Awaitable[T]]
+Once = Callable[[LLMRequest, ProviderRuntime, Candidate, Attempt | None], Awaitable[T]]
 
 
-@dataclass(slots=True)
-class StreamStart:
-    """A stream whose first events arrived: the caller sends them, then drains ``chunks``."""
+class UpstreamStream:
+    """A stream whose first items arrived: the caller sends ``first``, then iterates the rest.
 
-    first_events: list[bytes]
-    chunks: AsyncIterator[bytes]
-    decoder: StreamDecoder
-    _response: UpstreamResponse
-    _runtime: ProviderRuntime
-    _released: bool = False
+    Iterating yields the decoded items of each upstream read; at upstream EOF the decoder's tail.
+    ``error`` says why it ended early (an upstream error event, or a close before the end marker),
+    with the provider's keys masked out. ``release`` returns the connection and the pool slot.
+    """
+
+    __slots__ = ("_chunks", "_ended", "_released", "_response", "_runtime", "decoder", "first", "format")
+
+    def __init__(
+        self,
+        first: list[StreamItem],
+        chunks: AsyncIterator[bytes],
+        decoder: StreamDecoder,
+        response: UpstreamResponse,
+        runtime: ProviderRuntime,
+    ) -> None:
+        self.first = first
+        self.format = decoder.format
+        self.decoder = decoder
+        self._chunks = chunks
+        self._response = response
+        self._runtime = runtime
+        self._ended = False
+        self._released = False
+
+    def __aiter__(self) -> UpstreamStream:
+        return self
+
+    async def __anext__(self) -> list[StreamItem]:
+        decoder = self.decoder
+        while not self._ended and not decoder.failed:
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                self._ended = True
+                tail = decoder.finish()
+                if tail:
+                    return tail
+                break
+            items = decoder.feed(chunk)
+            if items:
+                return items
+        raise StopAsyncIteration
+
+    @property
+    def done(self) -> bool:
+        return self.decoder.done
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.decoder.usage
+
+    @property
+    def error(self) -> GatewayError | None:
+        decoder = self.decoder
+        if decoder.error is not None:
+            return masked(self._runtime, decoder.error)
+        if not decoder.done:
+            return UpstreamProtocolError("upstream ended the stream before its end")
+        return None
 
     def release(self) -> None:
         """Return the upstream connection and the pool slot. Idempotent."""
@@ -75,61 +121,108 @@ class StreamStart:
 
 
 class Dispatcher:
-    __slots__ = ("_lookup",)
+    """Runs plans against one snapshot's pools, with that snapshot's attempt hooks."""
 
-    def __init__(self, lookup: RuntimeLookup) -> None:
-        self._lookup = lookup
+    __slots__ = ("_hooks", "_pools")
+
+    def __init__(self, pools: PoolSet, pipeline: Pipeline) -> None:
+        self._pools = pools
+        self._hooks = pipeline if pipeline.has_attempt_hooks else None
 
     # Plain functions returning the coroutine: one frame less per request than ``async def``.
-    def chat(self, ctx: RequestContext, plan: Plan) -> Awaitable[ChatResult]:
-        return self._run(ctx, plan, self._call_once)
+    def call(self, request: LLMRequest, plan: Plan) -> Awaitable[Reply]:
+        """A non-streaming call (chat, embeddings, native count_tokens)."""
+        return self._run(request, plan, self._call_once)
 
-    def chat_stream(self, ctx: RequestContext, plan: Plan) -> Awaitable[StreamStart]:
-        return self._run(ctx, plan, self._stream_once)
+    def stream(self, request: LLMRequest, plan: Plan) -> Awaitable[UpstreamStream]:
+        return self._run(request, plan, self._stream_once)
 
-    def embeddings(self, ctx: RequestContext, plan: Plan) -> Awaitable[ChatResult]:
-        return self._run(ctx, plan, self._call_once)
-
-    async def _run(self, ctx: RequestContext, plan: Plan, once: Attempt[T]) -> T:
+    async def _run(self, request: LLMRequest, plan: Plan, once: Once[T]) -> T:
         primary: GatewayError | None = None
-        for index, candidate in enumerate(plan.candidates):
-            if index:
-                ctx.fallbacks += 1
-                metrics.FALLBACKS.labels(plan.candidates[index - 1].provider).inc()
-            ctx.provider, ctx.model = candidate.provider, candidate.model
+        candidates = plan.candidates
+        index: int | None = 0
+        while index is not None:
+            candidate = candidates[index]
+            request.provider, request.upstream_model = candidate.provider, candidate.model
             try:
-                return await self._with_retries(ctx, candidate, once)
+                return await self._with_retries(request, candidate, once)
             except GatewayError as error:
                 primary = primary or error
-                if error.trigger not in plan.triggers:
-                    break
+                index = plan.next_after(index, error)
+                if index is not None:
+                    request.fallbacks_used += 1
+                    metrics.FALLBACKS.labels(candidate.provider).inc()
         assert primary is not None
         raise primary
 
-    async def _with_retries(self, ctx: RequestContext, candidate: Candidate, once: Attempt[T]) -> T:
-        attempt = 0
+    async def _with_retries(self, request: LLMRequest, candidate: Candidate, once: Once[T]) -> T:
+        runtime = self._pools.get(candidate.provider)
+        if runtime is None:
+            raise UpstreamConnectError(f"provider {candidate.provider!r} is not configured")
+        retry = 0
         while True:
-            runtime = self._lookup(candidate.provider)
-            if runtime is None:
-                raise UpstreamConnectError(f"provider {candidate.provider!r} is no longer configured")
+            attempt = None
+            if self._hooks is not None:
+                attempt = Attempt(
+                    provider=runtime.name,
+                    model=candidate.model,
+                    key=None,
+                    url="",
+                    number=request.attempts + 1,
+                    stream=request.stream,
+                )
             try:
-                return await once(ctx, runtime, candidate)
-            except PoolRetiredError:
-                continue  # a reload replaced this pool while we queued: queue on the new one
+                result = await once(request, runtime, candidate, attempt)
             except GatewayError as error:
-                delay = retry_delay(error, attempt, runtime.config.network)
+                if attempt is not None and self._hooks is not None:
+                    attempt.error, attempt.status = error, error.status
+                    await self._hooks.after_attempt(request, attempt)
+                delay = retry_delay(error, retry, runtime.config.network)
                 if delay is None:
                     raise
-                attempt += 1
-                ctx.retries += 1
+                retry += 1
+                request.retries += 1
+                metrics.RETRIES.labels(runtime.name).inc()
                 await asyncio.sleep(delay)
+                continue
+            if attempt is not None and self._hooks is not None:
+                attempt.status, attempt.usage = 200, request.usage
+                await self._hooks.after_attempt(request, attempt)
+            return result
+
+    async def _prepare(
+        self,
+        request: LLMRequest,
+        runtime: ProviderRuntime,
+        candidate: Candidate,
+        attempt: Attempt | None,
+        *,
+        stream: bool,
+    ) -> tuple[Target, UpstreamRequest, bool]:
+        """Key, target and upstream request of one attempt; True when it passes the native body."""
+        key = choose_key(runtime, candidate.model)
+        request.key_name = key.name if key is not None else None
+        api_key = key.value.reveal() if key is not None else None
+        target = Target(runtime.base_url, candidate.model, api_key, runtime.config)
+        upstream, native = build_upstream(request, runtime, target, stream=stream)
+        if attempt is not None and self._hooks is not None:
+            attempt.key, attempt.url = request.key_name, upstream.url
+            await self._hooks.before_attempt(request, attempt)
+            if attempt.key != request.key_name:
+                key = pinned_key(runtime, attempt.key)
+                request.key_name = key.name
+                target.api_key = key.value.reveal()
+                upstream, native = build_upstream(request, runtime, target, stream=stream)
+            if attempt.headers:
+                upstream.headers = {**upstream.headers, **_safe_headers(attempt.headers)}
+        return target, upstream, native
 
     async def _send(
-        self, ctx: RequestContext, runtime: ProviderRuntime, request: UpstreamRequest, *, stream: bool
+        self, request: LLMRequest, runtime: ProviderRuntime, upstream: UpstreamRequest, *, stream: bool
     ) -> UpstreamResponse:
         """Send; a non-2xx answer is read, released and raised as the provider's mapped error."""
-        ctx.attempts += 1
-        response = await runtime.client.send(request, stream=stream)
+        request.attempts += 1
+        response = await runtime.client.send(upstream, stream=stream)
         if response.status < 300:
             return response
         try:
@@ -138,99 +231,156 @@ class Dispatcher:
             response.release()
         raise upstream_error(runtime, response.status, body, response.headers)
 
-    def _target(self, runtime: ProviderRuntime, candidate: Candidate) -> Target:
-        key = choose_key(runtime, candidate.model)
-        return Target(runtime.base_url, candidate.model, key.value.reveal() if key else None, runtime.config)
-
     async def _call_once(
-        self, ctx: RequestContext, runtime: ProviderRuntime, candidate: Candidate
-    ) -> ChatResult:
-        """One non-streaming attempt (chat or embeddings): a pool slot for its whole length."""
-        translator = runtime.translator
-        embedder: EmbeddingsTranslator | None = None
-        if ctx.endpoint == "embeddings":
-            if not isinstance(translator, EmbeddingsTranslator):
-                raise UnsupportedError(
-                    f"provider {runtime.name!r} ({runtime.config.type}) does not offer embeddings",
-                    param="model",
-                )
-            embedder = translator
+        self, request: LLMRequest, runtime: ProviderRuntime, candidate: Candidate, attempt: Attempt | None
+    ) -> Reply:
+        """One non-streaming attempt: a pool slot for its whole length."""
         await runtime.pool.acquire()
         try:
-            target = self._target(runtime, candidate)
-            if embedder is not None:
-                request = embedder.embeddings_request(ctx.body, target)
-            else:
-                request = translator.chat_request(ctx.body, target, stream=False)
+            target, upstream, native = await self._prepare(request, runtime, candidate, attempt, stream=False)
             started = time.perf_counter()
-            response = await self._send(ctx, runtime, request, stream=False)
+            response = await self._send(request, runtime, upstream, stream=False)
             try:
                 body = await response.read()
             finally:
                 response.release()
-            ctx.upstream_latency_s = time.perf_counter() - started
-            if embedder is not None:
-                return embedder.embeddings_response(body, target)
-            return translator.chat_response(body, target)
+            request.upstream_latency_s = time.perf_counter() - started
+            reply = read_reply(request, runtime, target, body, native=native)
+            request.usage = reply.usage
+            return reply
         finally:
             runtime.pool.release()
 
     async def _stream_once(
-        self, ctx: RequestContext, runtime: ProviderRuntime, candidate: Candidate
-    ) -> StreamStart:
+        self, request: LLMRequest, runtime: ProviderRuntime, candidate: Candidate, attempt: Attempt | None
+    ) -> UpstreamStream:
         await runtime.pool.acquire()
         handed_over = False
         try:
-            target = self._target(runtime, candidate)
-            request = runtime.translator.chat_request(ctx.body, target, stream=True)
+            target, upstream, native = await self._prepare(request, runtime, candidate, attempt, stream=True)
             started = time.perf_counter()
-            response = await self._send(ctx, runtime, request, stream=True)
-            decoder = runtime.translator.stream_decoder(ctx.body, target)
+            response = await self._send(request, runtime, upstream, stream=True)
             try:
+                decoder = stream_decoder(request, runtime, target, native=native)
                 chunks = response.iter_chunks()
-                first = await _first_events(chunks, decoder)
+                first = await _first_items(chunks, decoder)
             except BaseException:
                 response.release()
                 raise
-            ctx.upstream_latency_s = time.perf_counter() - started
+            if decoder.failed and not first:
+                response.release()
+                raise _before_first(runtime, decoder)
+            request.upstream_latency_s = time.perf_counter() - started
             handed_over = True
-            return StreamStart(first, chunks, decoder, response, runtime)
+            return UpstreamStream(first, chunks, decoder, response, runtime)
         finally:
             if not handed_over:
                 runtime.pool.release()
 
 
-async def _first_events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> list[bytes]:
-    """Read until the decoder yields an event. An error or EOF before that is an attempt failure."""
+def build_upstream(
+    request: LLMRequest, runtime: ProviderRuntime, target: Target, *, stream: bool
+) -> tuple[UpstreamRequest, bool]:
+    """The upstream request: the client's own body if the provider speaks its format, else the core."""
+    native = request.native
+    if native is not None and runtime.native is not None and request.native_format in runtime.native_formats:
+        upstream = runtime.native.native_request(
+            request.native_format, native, target, stream=stream, extra_tools=request.extra_tools or []
+        )
+        return upstream, True
+    body = request.core
+    if request.extra_tools:
+        body = {**body, "tools": [*(body.get("tools") or ()), *request.extra_tools]}
+    if request.operation == EMBEDDINGS:
+        if runtime.embedder is None:
+            raise UnsupportedError(
+                f"provider {runtime.name!r} ({runtime.config.type}) does not offer embeddings", param="model"
+            )
+        return runtime.embedder.embeddings_request(body, target), False
+    if request.operation != "chat":
+        raise UnsupportedError(
+            f"provider {runtime.name!r} ({runtime.config.type}) cannot serve {request.operation}",
+            param="model",
+        )
+    return runtime.translator.chat_request(body, target, stream=stream), False
+
+
+def read_reply(
+    request: LLMRequest, runtime: ProviderRuntime, target: Target, body: bytes, *, native: bool
+) -> Reply:
+    if native and runtime.native is not None:
+        return runtime.native.native_response(request.native_format, body, target)
+    if request.operation == EMBEDDINGS and runtime.embedder is not None:
+        return runtime.embedder.embeddings_response(body, target)
+    return runtime.translator.chat_response(body, target)
+
+
+def stream_decoder(
+    request: LLMRequest, runtime: ProviderRuntime, target: Target, *, native: bool
+) -> StreamDecoder:
+    if native and runtime.native is not None and request.native is not None:
+        return runtime.native.native_stream_decoder(request.native_format, request.native, target)
+    return runtime.translator.stream_decoder(request.core, target)
+
+
+def pinned_key(runtime: ProviderRuntime, name: str | None) -> ResolvedKey:
+    for key in runtime.keys:
+        if key.name == name:
+            return key
+    raise UnsupportedError(f"provider {runtime.name!r} has no key named {name!r}", param="model")
+
+
+_CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
+
+
+def _safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Hook-added headers, minus credentials: a plugin pins a key by name, never by value."""
+    return {name: value for name, value in headers.items() if name.lower() not in _CREDENTIAL_HEADERS}
+
+
+async def _first_items(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> list[StreamItem]:
+    """Read until the decoder yields items. An error or EOF before that is an attempt failure."""
     while True:
-        chunk = await anext(chunks, None)
-        if chunk is None:
-            events = decoder.finish()
-            if not events:
-                raise UpstreamProtocolError("upstream closed the stream before sending an event")
-        else:
-            events = decoder.feed(chunk)
-        if not events:
-            continue
-        if decoder.failed and events[0].startswith(b'data: {"error"'):
-            raise _stream_error(events[0])
-        return events
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            items = decoder.finish()
+            if not items and not decoder.failed:
+                raise UpstreamProtocolError("upstream closed the stream before sending an event") from None
+            return items
+        items = decoder.feed(chunk)
+        if items or decoder.failed:
+            return items
 
 
-def _stream_error(event: bytes) -> UpstreamError:
-    """An error event that came before anything reached the client: fall back like an HTTP error."""
-    try:
-        error = orjson.loads(event.removeprefix(b"data: ").strip()).get("error") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        error = {}
-    message = str(error.get("message") or "upstream stream failed")
+def _before_first(runtime: ProviderRuntime, decoder: StreamDecoder) -> GatewayError:
+    """An error the stream reported before anything reached the client: fall back like an HTTP one."""
+    error = decoder.error or UpstreamProtocolError("upstream stream failed")
+    return masked(runtime, error)
+
+
+def masked(runtime: ProviderRuntime, error: GatewayError) -> GatewayError:
+    """``error`` with any of the provider's key values removed from its message."""
+    message = mask_keys(runtime, error.message)
+    if message == error.message:
+        return error
     return UpstreamError(
         message,
-        status=502,
-        type=str(error.get("type") or "api_error"),
-        code=error.get("code"),
-        trigger="server_error",
+        status=error.status,
+        type=error.type,
+        code=error.code,
+        param=error.param,
+        retry_after=error.retry_after,
+        trigger=error.trigger,
     )
+
+
+def mask_keys(runtime: ProviderRuntime, message: str) -> str:
+    for key in runtime.keys:
+        secret = key.value.reveal()
+        if secret in message:
+            message = message.replace(secret, "***")
+    return message
 
 
 def upstream_error(
@@ -238,13 +388,8 @@ def upstream_error(
 ) -> UpstreamError:
     """The translator's mapping of an upstream error, with any of the provider's keys masked out."""
     mapped = runtime.translator.error(status, body, headers)
-    message = mapped.message
-    for key in runtime.keys:
-        secret = key.value.reveal()
-        if secret in message:
-            message = message.replace(secret, "***")
     return UpstreamError(
-        message,
+        mask_keys(runtime, mapped.message),
         status=mapped.status,
         type=mapped.type,
         code=mapped.code,

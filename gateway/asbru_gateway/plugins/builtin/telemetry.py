@@ -1,10 +1,11 @@
-"""Prometheus telemetry: requests, errors, latencies, tokens, retries and fallbacks.
+"""Prometheus telemetry: requests, errors, latencies, tokens.
 
 Runs as a plugin so that it obeys the same contract as any other (and can be ordered or turned
-off), but it only *reads* the request context that routing and the stream relay filled in
-(stream timings are recorded by the relay itself, so this plugin needs no per-event hook).
-It should be ordered first (lowest ``order``) so that its post-hook sees every request,
-short-circuited ones included.
+off), but it only *reads* what routing and the stream relay recorded on the request, and it does so
+in ``on_complete``, after the response's last byte: metrics never delay a client. Stream timings
+are recorded by the relay itself, so this plugin needs no per-chunk hook. Order it first (lowest
+``order``) so that its completion hook sees every request, short-circuited ones included. Retries
+and fallbacks are counted by routing, where it knows which provider was retried or left.
 
 Cost matters here: ``Counter.labels(...)`` takes ~2 us (a lock and a dict), so the label children
 are resolved once per label set and kept (the label sets are bounded: configured providers x
@@ -15,8 +16,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.observability import metrics
-from asbru_gateway.plugins.base import Outcome, RequestContext
+from asbru_gateway.plugins.base import Outcome, PluginBase
+
+
+class TelemetrySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stream_timings: bool = True
+    """Record time to first token and inter-token latency of streams."""
 
 
 class _Series:
@@ -33,10 +44,13 @@ class _Series:
         self.output_tokens = metrics.TOKENS.labels(provider, model, "output")
 
 
-class TelemetryPlugin:
-    def __init__(self, name: str, settings: dict[str, Any]) -> None:
-        self.name = name
-        self._streams = bool(settings.get("stream_timings", True))
+class TelemetryPlugin(PluginBase):
+    Settings = TelemetrySettings
+
+    def __init__(self, name: str, settings: BaseModel) -> None:
+        super().__init__(name, settings)
+        assert isinstance(settings, TelemetrySettings)
+        self._streams = settings.stream_timings
         self._series: dict[tuple[str, str], _Series] = {}
 
     def _of(self, provider: str, model: str) -> _Series:
@@ -45,29 +59,28 @@ class TelemetryPlugin:
             series = self._series[(provider, model)] = _Series(provider, model)
         return series
 
-    async def post_response(self, ctx: RequestContext, outcome: Outcome) -> Outcome | None:
-        provider = ctx.provider or ""
+    async def on_complete(self, request: LLMRequest, outcome: Outcome) -> None:
+        provider = request.provider or ""
         # A request that never reached a provider (unknown model, bad input) gets no model label:
         # its model name is whatever the client typed.
-        model = metrics.bounded_model(ctx.model) if ctx.provider else ""
+        model = metrics.bounded_model(request.upstream_model) if request.provider else ""
         series = self._of(provider, model)
         status = outcome.status
         requests = series.requests.get(status)
         if requests is None:
             requests = series.requests[status] = metrics.REQUESTS.labels(provider, model, str(status))
         requests.inc()
-        if outcome.error is not None:
-            metrics.ERRORS.labels(provider, model, str(status), outcome.error.type).inc()
-        if ctx.retries:
-            metrics.RETRIES.labels(provider).inc(ctx.retries)
-        if ctx.upstream_latency_s is not None:
-            series.upstream.observe(ctx.upstream_latency_s)
-        if ctx.usage is not None:
-            series.input_tokens.inc(ctx.usage.prompt_tokens)
-            series.output_tokens.inc(ctx.usage.completion_tokens)
-        if self._streams and ctx.first_token_at is not None:
-            series.time_to_first.observe(ctx.first_token_at - ctx.started_at)
-            if ctx.events_sent > 1 and ctx.last_event_at is not None:
-                gap = (ctx.last_event_at - ctx.first_token_at) / (ctx.events_sent - 1)
+        error = outcome.error if outcome.error is not None else getattr(outcome.stream, "error", None)
+        if error is not None:
+            metrics.ERRORS.labels(provider, model, str(status), error.type).inc()
+        if request.upstream_latency_s is not None:
+            series.upstream.observe(request.upstream_latency_s)
+        usage = request.usage
+        if usage is not None:
+            series.input_tokens.inc(usage.prompt_tokens)
+            series.output_tokens.inc(usage.completion_tokens)
+        if self._streams and request.first_token_at is not None:
+            series.time_to_first.observe(request.first_token_at - request.started_at)
+            if request.events_sent > 1 and request.last_event_at is not None:
+                gap = (request.last_event_at - request.first_token_at) / (request.events_sent - 1)
                 series.inter_token.observe(gap)
-        return None

@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 
+from asbru_gateway.core.reply import Reply
+from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import UpstreamProtocolError
-from asbru_gateway.providers.base import ChatResult, Usage
 
 FINISH_REASONS: dict[str, str] = {
     "end_turn": "stop",
@@ -82,7 +83,7 @@ def tool_call(block: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def chat_completion(body: bytes, *, fallback_model: str, created: int) -> ChatResult:
+def chat_completion(body: bytes, *, fallback_model: str, created: int) -> Reply:
     """Translate a 2xx Anthropic body. ``created`` is the gateway's clock (Anthropic sends none)."""
     message = _load_message(body)
     texts: list[str] = []
@@ -122,7 +123,7 @@ def chat_completion(body: bytes, *, fallback_model: str, created: int) -> ChatRe
         counts.update(raw_usage)
         usage = counts.usage()
         out["usage"] = counts.openai_json()
-    return ChatResult(body=orjson.dumps(out), usage=usage)
+    return Reply(data=out, usage=usage)
 
 
 def _load_message(body: bytes) -> dict[str, Any]:

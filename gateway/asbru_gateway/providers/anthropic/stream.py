@@ -1,4 +1,4 @@
-"""Anthropic Messages stream events -> OpenAI ``chat.completion.chunk`` SSE events, incrementally.
+"""Anthropic Messages stream events -> core ``Chunk``s (``chat.completion.chunk`` shape), incrementally.
 
 Anthropic's stream is typed events (``message_start``, per-block ``content_block_start`` /
 ``content_block_delta`` / ``content_block_stop``, ``message_delta`` with the stop reason and usage,
@@ -10,8 +10,9 @@ The mapping keeps OpenAI's shape exactly, because clients (the openai SDK's accu
 - a ``tool_use`` block becomes a ``tool_calls`` delta whose ``index`` counts tool calls only
   (Anthropic's block index also counts text blocks), first with id and name, then argument pieces;
 - ``message_delta`` gives the ``finish_reason`` chunk; the usage-only chunk (``choices: []``) is
-  sent only when the client asked (``stream_options.include_usage``), last before ``[DONE]``, as
-  OpenAI does. Usage is recorded on ``decoder.usage`` either way.
+  sent only when the client asked (``stream_options.include_usage``), last, as OpenAI does. Usage is
+  recorded on ``decoder.usage`` either way; ``message_stop`` ends the stream (``done``);
+- an ``error`` event (or an event that is not JSON) sets ``error`` and ends the stream.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from typing import Any
 
 import orjson
 
-from asbru_gateway.errors import UpstreamProtocolError
+from asbru_gateway.core.formats import CORE
+from asbru_gateway.core.reply import StreamItem
+from asbru_gateway.core.schema import Chunk
+from asbru_gateway.core.usage import Usage
+from asbru_gateway.errors import GatewayError, UpstreamError, UpstreamProtocolError
 from asbru_gateway.providers.anthropic.errors import error_fields
 from asbru_gateway.providers.anthropic.response import TokenCounts, finish_reason
-from asbru_gateway.providers.base import Usage
-from asbru_gateway.providers.sse import DONE_EVENT, SSEBuffer, SSEEvent, format_event, parse_event
+from asbru_gateway.providers.sse import SSEBuffer, SSEEvent, parse_event
 
 Payload = dict[str, Any]
+Items = list[StreamItem]
 
 
 def wants_usage_chunk(request: Mapping[str, Any]) -> bool:
@@ -49,9 +54,11 @@ class AnthropicStreamDecoder:
         "_sse",
         "_tool_indexes",
         "done",
+        "error",
         "failed",
         "usage",
     )
+    format = CORE
 
     def __init__(self, *, model: str, created: int, include_usage: bool) -> None:
         self._sse = SSEBuffer()
@@ -65,17 +72,18 @@ class AnthropicStreamDecoder:
         self._finished = False
         self.done = False
         self.failed = False
+        self.error: GatewayError | None = None
         self.usage: Usage | None = None
 
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> Items:
+        out: Items = []
         for raw in self._sse.raw_events(data):
             if self.done or self.failed:
                 break  # nothing may follow [DONE] or an error event
             out.extend(self._event(parse_event(raw)))
         return out
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> Items:
         rest = self._sse.rest()
         if not rest or self.done or self.failed:
             return []
@@ -83,7 +91,7 @@ class AnthropicStreamDecoder:
 
     # --- dispatch -------------------------------------------------------------------------------
 
-    def _event(self, event: SSEEvent) -> list[bytes]:
+    def _event(self, event: SSEEvent) -> Items:
         if not event.data:  # comments and data-less events carry nothing
             return []
         try:
@@ -98,7 +106,7 @@ class AnthropicStreamDecoder:
 
     # --- handlers -------------------------------------------------------------------------------
 
-    def _message_start(self, payload: Payload) -> list[bytes]:
+    def _message_start(self, payload: Payload) -> Items:
         message = payload.get("message")
         if not isinstance(message, dict):
             return self._protocol_error("upstream sent message_start without a message")
@@ -107,7 +115,7 @@ class AnthropicStreamDecoder:
         self._record_usage(message.get("usage"))
         return [self._chunk({"role": "assistant", "content": ""})]
 
-    def _content_block_start(self, payload: Payload) -> list[bytes]:
+    def _content_block_start(self, payload: Payload) -> Items:
         block = payload.get("content_block")
         if not isinstance(block, dict):
             return []
@@ -125,7 +133,7 @@ class AnthropicStreamDecoder:
         }
         return [self._chunk({"tool_calls": [call]})]
 
-    def _content_block_delta(self, payload: Payload) -> list[bytes]:
+    def _content_block_delta(self, payload: Payload) -> Items:
         delta = payload.get("delta")
         if not isinstance(delta, dict):
             return []
@@ -139,7 +147,7 @@ class AnthropicStreamDecoder:
             return []
         return [self._chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": piece}}]})]
 
-    def _message_delta(self, payload: Payload) -> list[bytes]:
+    def _message_delta(self, payload: Payload) -> Items:
         self._record_usage(payload.get("usage"))
         delta = payload.get("delta")
         stop_reason = delta.get("stop_reason") if isinstance(delta, dict) else None
@@ -148,24 +156,31 @@ class AnthropicStreamDecoder:
         self._finished = True
         return [self._chunk({}, finish_reason=finish_reason(stop_reason))]
 
-    def _message_stop(self, payload: Payload) -> list[bytes]:
-        out: list[bytes] = []
+    def _message_stop(self, payload: Payload) -> Items:
+        out: Items = []
         if self._include_usage:
-            usage_chunk = self._envelope([]) | {"usage": self._counts.openai_json()}
-            out.append(format_event(orjson.dumps(usage_chunk)))
-        out.append(DONE_EVENT)
+            usage_chunk = self._envelope([])
+            usage_chunk["usage"] = self._counts.openai_json()  # type: ignore[typeddict-item]
+            out.append(usage_chunk)
         self.done = True
         return out
 
-    def _error(self, payload: Payload) -> list[bytes]:
+    def _error(self, payload: Payload) -> Items:
         error = payload.get("error")
         fields = error_fields(error if isinstance(error, dict) else {}, 500)
         self.failed = True
-        return [format_event(orjson.dumps({"error": fields}))]
+        self.error = UpstreamError(
+            str(fields.get("message") or "upstream stream failed"),
+            status=502,
+            type=str(fields.get("type") or "api_error"),
+            code=fields.get("code"),
+            trigger="server_error",
+        )
+        return []
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _text(self, text: object) -> list[bytes]:
+    def _text(self, text: object) -> Items:
         return [self._chunk({"content": text})] if isinstance(text, str) and text else []
 
     def _record_usage(self, raw: object) -> None:
@@ -173,7 +188,7 @@ class AnthropicStreamDecoder:
             self._counts.update(raw)
             self.usage = self._counts.usage()
 
-    def _envelope(self, choices: list[Payload]) -> Payload:
+    def _envelope(self, choices: list[Any]) -> Chunk:
         return {
             "id": self._id,
             "object": "chat.completion.chunk",
@@ -182,17 +197,18 @@ class AnthropicStreamDecoder:
             "choices": choices,
         }
 
-    def _chunk(self, delta: Payload, *, finish_reason: str | None = None) -> bytes:
+    def _chunk(self, delta: Payload, *, finish_reason: str | None = None) -> Chunk:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return format_event(orjson.dumps(self._envelope([choice])))
+        return self._envelope([choice])
 
-    def _protocol_error(self, message: str) -> list[bytes]:
-        """A stream we cannot read ends like an upstream error: one error event, ``failed``."""
+    def _protocol_error(self, message: str) -> Items:
+        """A stream we cannot read ends like an upstream error: ``error`` set, ``failed``."""
         self.failed = True
-        return [format_event(UpstreamProtocolError(message).to_body())]
+        self.error = UpstreamProtocolError(message)
+        return []
 
 
-_HANDLERS: dict[str, Callable[[AnthropicStreamDecoder, Payload], list[bytes]]] = {
+_HANDLERS: dict[str, Callable[[AnthropicStreamDecoder, Payload], Items]] = {
     "message_start": AnthropicStreamDecoder._message_start,
     "content_block_start": AnthropicStreamDecoder._content_block_start,
     "content_block_delta": AnthropicStreamDecoder._content_block_delta,

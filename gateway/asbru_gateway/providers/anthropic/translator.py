@@ -15,11 +15,12 @@ from typing import Any
 import orjson
 
 from asbru_gateway.config.model import ProviderConfig
+from asbru_gateway.core.reply import Reply
 from asbru_gateway.providers.anthropic.errors import anthropic_error
 from asbru_gateway.providers.anthropic.request import build_body
 from asbru_gateway.providers.anthropic.response import chat_completion
 from asbru_gateway.providers.anthropic.stream import AnthropicStreamDecoder, wants_usage_chunk
-from asbru_gateway.providers.base import ChatResult, MappedError, Target, UpstreamRequest
+from asbru_gateway.providers.base import MappedError, Target, UpstreamRequest
 
 DEFAULT_API_VERSION = "2023-06-01"
 """The ``anthropic-version`` header when the provider config sets no ``api_version``."""
@@ -48,7 +49,7 @@ class AnthropicTranslator:
             headers["x-api-key"] = target.api_key
         return UpstreamRequest(url=f"{target.base_url}/messages", body=orjson.dumps(body), headers=headers)
 
-    def chat_response(self, body: bytes, target: Target) -> ChatResult:
+    def chat_response(self, body: bytes, target: Target) -> Reply:
         return chat_completion(body, fallback_model=target.model, created=int(self._clock()))
 
     def stream_decoder(self, request: dict[str, Any], target: Target) -> AnthropicStreamDecoder:

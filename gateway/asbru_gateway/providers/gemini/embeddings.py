@@ -2,7 +2,7 @@
 
 The batch method is used even for one input, so one code path serves both shapes of ``input``.
 Each Gemini request names the model again (``models/<name>``), as the API requires.
-Gemini reports no token counts for embeddings, so usage is zero and ``ChatResult.usage`` None.
+Gemini reports no token counts for embeddings, so usage is zero and ``Reply.usage`` None.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from asbru_gateway.core.reply import Reply
 from asbru_gateway.errors import InvalidRequestError, UnsupportedError, UpstreamProtocolError
-from asbru_gateway.providers.base import ChatResult
 from asbru_gateway.providers.gemini.response import load_object
 
 JSON = dict[str, Any]
@@ -44,7 +42,7 @@ def _inputs(value: Any) -> list[str]:
     raise InvalidRequestError("input must be a string or a non-empty array of strings", param="input")
 
 
-def embeddings_result(body: bytes, model: str) -> ChatResult:
+def embeddings_result(body: bytes, model: str) -> Reply:
     """Gemini ``{"embeddings": [{"values": [...]}]}`` -> OpenAI ``list`` of ``embedding`` objects."""
     data = load_object(body)
     embeddings = data.get("embeddings")
@@ -62,4 +60,4 @@ def embeddings_result(body: bytes, model: str) -> ChatResult:
         "model": model,
         "usage": {"prompt_tokens": 0, "total_tokens": 0},
     }
-    return ChatResult(body=orjson.dumps(answer), usage=None)
+    return Reply(data=answer, usage=None)

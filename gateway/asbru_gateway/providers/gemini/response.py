@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
+from asbru_gateway.core.reply import Reply
+from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import UpstreamProtocolError
-from asbru_gateway.providers.base import ChatResult, Usage
 
 JSON = dict[str, Any]
 
@@ -162,7 +163,7 @@ def model_of(data: JSON, default: str) -> str:
     return version if isinstance(version, str) and version else default
 
 
-def chat_completion(body: bytes, model: str) -> ChatResult:
+def chat_completion(body: bytes, model: str) -> Reply:
     """A complete Gemini answer as an OpenAI ``chat.completion`` (``UpstreamProtocolError`` if not JSON)."""
     data = load_object(body)
     key = response_key(data, body)
@@ -185,7 +186,7 @@ def chat_completion(body: bytes, model: str) -> ChatResult:
         "choices": choices,
         "usage": usage_json(usage, data.get("usageMetadata")),
     }
-    return ChatResult(body=orjson.dumps(completion), usage=usage)
+    return Reply(data=completion, usage=usage)
 
 
 def _choice(candidate: JSON, position: int, key: str) -> JSON:

@@ -1,11 +1,11 @@
-"""Gemini ``streamGenerateContent?alt=sse`` -> OpenAI ``chat.completion.chunk`` events.
+"""Gemini ``streamGenerateContent?alt=sse`` -> core ``Chunk``s (``chat.completion.chunk`` shape).
 
 Every Gemini SSE ``data:`` is a whole ``GenerateContentResponse`` holding the *new* parts of each
 candidate, so each event translates on its own: text parts become content deltas, a
 ``functionCall`` part becomes one complete tool-call delta (Gemini never splits a call),
 ``finishReason`` becomes the choice's final chunk. Gemini sends no end marker: the stream ends
 normally when the connection closes after every candidate reported a finish reason, and only then
-are the usage chunk (if asked for) and ``[DONE]`` emitted. A close before that is a broken stream.
+is the usage chunk (if asked for) emitted and ``done`` set. A close before that is a broken stream.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from typing import Any
 
 import orjson
 
-from asbru_gateway.providers.base import Usage
+from asbru_gateway.core.formats import CORE
+from asbru_gateway.core.reply import StreamItem
+from asbru_gateway.core.schema import Chunk
+from asbru_gateway.core.usage import Usage
+from asbru_gateway.errors import GatewayError, UpstreamError
 from asbru_gateway.providers.gemini.errors import error_from_object, in_stream_status
 from asbru_gateway.providers.gemini.response import (
     call_id,
@@ -28,9 +32,10 @@ from asbru_gateway.providers.gemini.response import (
     usage_json,
     usage_of,
 )
-from asbru_gateway.providers.sse import DONE_EVENT, SSEBuffer, format_event, parse_event
+from asbru_gateway.providers.sse import SSEBuffer, parse_event
 
 JSON = dict[str, Any]
+Items = list[StreamItem]
 
 
 class GeminiStreamDecoder:
@@ -48,14 +53,17 @@ class GeminiStreamDecoder:
         "_started",
         "_usage_metadata",
         "done",
+        "error",
         "failed",
         "usage",
     )
+    format = CORE
 
     def __init__(self, *, model: str, include_usage: bool, created: int) -> None:
         self._sse = SSEBuffer()
         self.done = False
         self.failed = False
+        self.error: GatewayError | None = None
         self.usage: Usage | None = None
         self._model = model
         self._include_usage = include_usage
@@ -68,20 +76,20 @@ class GeminiStreamDecoder:
         self._calls: dict[int, int] = {}
         """Tool calls emitted so far per choice: the next call's ``index``."""
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> Items:
         if self.done or self.failed:
             return []
         return self._translate(self._sse.raw_events(data))
 
-    def _translate(self, events: list[bytes]) -> list[bytes]:
-        out: list[bytes] = []
+    def _translate(self, events: list[bytes]) -> Items:
+        out: Items = []
         for raw in events:
             out.extend(self._event(raw))
             if self.failed:  # nothing after an error event reaches the client
                 break
         return out
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> Items:
         if self.done or self.failed:
             return []
         rest = self._sse.rest()
@@ -91,11 +99,10 @@ class GeminiStreamDecoder:
         if self._include_usage:
             usage = {"choices": [], "usage": usage_json(self.usage, self._usage_metadata)}
             out.append(self._envelope(usage))
-        out.append(DONE_EVENT)
         self.done = True
         return out
 
-    def _event(self, raw: bytes) -> list[bytes]:
+    def _event(self, raw: bytes) -> Items:
         payload = parse_event(raw).data.strip()
         if not payload and raw.lstrip().startswith(b"{"):
             payload = raw  # an error Google wrote as bare JSON, outside SSE framing
@@ -113,12 +120,12 @@ class GeminiStreamDecoder:
             return self._fail(mapped.message, mapped.code, mapped.type)
         return self._chunk(chunk, payload)
 
-    def _fail(self, message: str, code: str | None, kind: str = "api_error") -> list[bytes]:
+    def _fail(self, message: str, code: str | None, kind: str = "api_error") -> Items:
         self.failed = True
-        error = {"error": {"message": message, "type": kind, "code": code, "param": None}}
-        return [format_event(orjson.dumps(error))]
+        self.error = UpstreamError(message, status=502, type=kind, code=code, trigger="server_error")
+        return []
 
-    def _chunk(self, chunk: JSON, payload: bytes) -> list[bytes]:
+    def _chunk(self, chunk: JSON, payload: bytes) -> Items:
         if not self._id:  # the first chunk names the answer; later ones repeat it
             self._key = response_key(chunk, payload)
             self._id = "chatcmpl-" + self._key
@@ -129,13 +136,13 @@ class GeminiStreamDecoder:
         candidates = chunk.get("candidates")
         if is_blocked(chunk):
             return [*self._start(0), self._finish(0, "content_filter")]
-        out: list[bytes] = []
+        out: Items = []
         for candidate in candidates if isinstance(candidates, list) else ():
             if isinstance(candidate, dict):
                 out.extend(self._candidate(candidate))
         return out
 
-    def _candidate(self, candidate: JSON) -> list[bytes]:
+    def _candidate(self, candidate: JSON) -> Items:
         index = candidate.get("index", 0)
         index = index if isinstance(index, int) else 0
         out = self._start(index)
@@ -155,26 +162,26 @@ class GeminiStreamDecoder:
             out.append(self._finish(index, finish_reason(reason, index in self._calls)))
         return out
 
-    def _start(self, index: int) -> list[bytes]:
+    def _start(self, index: int) -> Items:
         """The opening chunk of a choice (role only), as OpenAI sends it, once per choice."""
         if index in self._started:
             return []
         self._started.add(index)
         return [self._delta(index, {"role": "assistant", "content": ""})]
 
-    def _finish(self, index: int, reason: str) -> bytes:
+    def _finish(self, index: int, reason: str) -> Chunk:
         self._finished.add(index)
         return self._delta(index, {}, reason)
 
-    def _delta(self, index: int, delta: JSON, reason: str | None = None) -> bytes:
+    def _delta(self, index: int, delta: JSON, reason: str | None = None) -> Chunk:
         return self._envelope({"choices": [{"index": index, "delta": delta, "finish_reason": reason}]})
 
-    def _envelope(self, fields: JSON) -> bytes:
-        chunk = {
+    def _envelope(self, fields: JSON) -> Chunk:
+        chunk: JSON = {
             "id": self._id,
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
             **fields,
         }
-        return format_event(orjson.dumps(chunk))
+        return chunk  # type: ignore[return-value]  # built from the core chunk fields above

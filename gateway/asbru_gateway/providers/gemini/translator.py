@@ -16,7 +16,8 @@ from urllib.parse import quote
 import orjson
 
 from asbru_gateway.config.model import ProviderConfig
-from asbru_gateway.providers.base import ChatResult, MappedError, Target, UpstreamRequest
+from asbru_gateway.core.reply import Reply
+from asbru_gateway.providers.base import MappedError, Target, UpstreamRequest
 from asbru_gateway.providers.gemini.embeddings import embeddings_body, embeddings_result
 from asbru_gateway.providers.gemini.errors import map_error
 from asbru_gateway.providers.gemini.request import build_body
@@ -48,7 +49,7 @@ class GeminiTranslator:
             url=self.url(target, method), body=orjson.dumps(build_body(request)), headers=self.headers(target)
         )
 
-    def chat_response(self, body: bytes, target: Target) -> ChatResult:
+    def chat_response(self, body: bytes, target: Target) -> Reply:
         return chat_completion(body, target.model)
 
     def stream_decoder(self, request: dict[str, Any], target: Target) -> GeminiStreamDecoder:
@@ -65,7 +66,7 @@ class GeminiTranslator:
             url=self.url(target, "batchEmbedContents"), body=orjson.dumps(body), headers=self.headers(target)
         )
 
-    def embeddings_response(self, body: bytes, target: Target) -> ChatResult:
+    def embeddings_response(self, body: bytes, target: Target) -> Reply:
         return embeddings_result(body, target.model)
 
 

@@ -1,9 +1,10 @@
-"""OpenAI ``/chat/completions`` and ``/embeddings``: the pass-through translator.
+"""OpenAI ``/chat/completions`` and ``/embeddings``: the translator that mostly copies bytes.
 
-Requests and responses are already OpenAI format, so this translator copies bytes wherever it
-can: the request is re-serialised only to set the upstream model name; responses and stream
-events are forwarded unchanged and parsed only to read ``usage``. Every OpenAI-compatible provider
-(Groq, Mistral, DeepSeek, vLLM, Ollama, ...) is this translator with another base URL.
+The core schema *is* OpenAI's chat schema, so this translator copies bytes wherever it can: the
+request is re-serialised only to set the upstream model name; responses and stream events are
+forwarded unchanged and parsed only to read ``usage``. Every OpenAI-compatible provider (Groq,
+Mistral, DeepSeek, vLLM, Ollama, ...) is this translator with another base URL. OpenAI's own API
+also takes the Responses and legacy Completions formats as they are (``native.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from typing import Any
 
 import orjson
 
-from asbru_gateway.errors import UpstreamProtocolError, openai_error_type_for_status
-from asbru_gateway.providers.base import ChatResult, MappedError, Target, UpstreamRequest, Usage
+from asbru_gateway.core.formats import CORE
+from asbru_gateway.core.reply import Reply, StreamItem
+from asbru_gateway.core.usage import Usage
+from asbru_gateway.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamProtocolError,
+    openai_error_type_for_status,
+)
+from asbru_gateway.providers.base import MappedError, Target, UpstreamRequest
 from asbru_gateway.providers.sse import DONE_EVENT, SSEBuffer
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
@@ -58,8 +67,8 @@ class OpenAITranslator:
     def _injects_usage(self, request: dict[str, Any]) -> bool:
         return self._stream_usage and "stream_options" not in request
 
-    def chat_response(self, body: bytes, target: Target) -> ChatResult:
-        return ChatResult(body=body, usage=usage_of(body))
+    def chat_response(self, body: bytes, target: Target) -> Reply:
+        return Reply(body, usage=usage_of(body))
 
     def stream_decoder(self, request: dict[str, Any], target: Target) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(hide_usage_chunk=self._injects_usage(request))
@@ -74,30 +83,34 @@ class OpenAITranslator:
             url=self.url(target, "embeddings"), body=orjson.dumps(body), headers=self.headers(target)
         )
 
-    def embeddings_response(self, body: bytes, target: Target) -> ChatResult:
-        return ChatResult(body=body, usage=usage_of(body))
+    def embeddings_response(self, body: bytes, target: Target) -> Reply:
+        return Reply(body, usage=usage_of(body))
 
 
 class OpenAIStreamDecoder:
-    """Forwards OpenAI SSE events unchanged; reads usage from the chunk that carries it."""
+    """Forwards OpenAI SSE events unchanged (core format); reads usage from the chunk that carries it."""
 
-    __slots__ = ("_sse", "done", "failed", "hide_usage_chunk", "usage")
+    __slots__ = ("_sse", "done", "error", "failed", "hide_usage_chunk", "usage")
+    format = CORE
 
     def __init__(self, *, hide_usage_chunk: bool = False) -> None:
         self._sse = SSEBuffer()
         self.done = False
         self.failed = False
+        self.error: GatewayError | None = None
         self.usage: Usage | None = None
         self.hide_usage_chunk = hide_usage_chunk
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[StreamItem]:
         if self._passes_through(data):
             return [data]
         if data.endswith(DONE_EVENT) and self._passes_through(data[: -len(DONE_EVENT)]):
             self.done = True  # a whole short answer in one read: deltas, then the end marker
             return [data]
-        out = []
+        out: list[StreamItem] = []
         for event in self._sse.raw_events(data):
+            if self.failed:
+                break  # nothing after an error reaches the client
             kept = self._event(event)
             if kept is not None:
                 out.append(kept)
@@ -121,9 +134,9 @@ class OpenAIStreamDecoder:
             and b"\n:" not in data
         )
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> list[StreamItem]:
         rest = self._sse.rest()
-        if not rest:
+        if not rest or self.failed:
             return []
         kept = self._event(rest)
         return [kept] if kept is not None else []
@@ -141,12 +154,22 @@ class OpenAIStreamDecoder:
                 return None
         elif event.startswith((b'data: {"error"', b'data:{"error"')):
             self.failed = True
+            self.error = stream_error(_data_of(event))
+            return None
         return event + b"\n\n"
 
 
 def _data_of(event: bytes) -> bytes:
     start = event.find(b"data:")
     return event[start + 5 :].strip() if start >= 0 else b""
+
+
+def stream_error(payload: bytes) -> UpstreamError:
+    """An OpenAI-format error event's payload as the gateway's error (the relay renders it)."""
+    mapped = openai_style_error(502, payload)
+    return UpstreamError(
+        mapped.message, status=502, type=mapped.type, code=mapped.code, trigger="server_error"
+    )
 
 
 def usage_of(body: bytes) -> Usage | None:

@@ -1,0 +1,148 @@
+"""One LLM request over HTTP: read it, let its dialect parse it, run the engine, render the answer.
+
+The order, and why: the body is read within its limit (413 before anything else); the dialect
+turns it into a typed request (400s in the caller's own error shape); the engine runs plugins,
+routing and pools against the snapshot current at arrival; the outcome is rendered by the same
+dialect, a stream event by event as it arrives (``relay``). Only after the response's last byte
+are the completion hooks run (metrics, logs, cost): in this task, so no client waits for them and
+no task is created per request. An unexpected exception is a 500 whose details stay in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asbru_gateway.api.disconnect import DisconnectSweeper
+from asbru_gateway.api.relay import relay
+from asbru_gateway.api.request_body import read_body
+from asbru_gateway.api.responses import error_headers, send_body
+from asbru_gateway.api.types import Headers, Receive, Scope, Send
+from asbru_gateway.core.request import LLMRequest
+from asbru_gateway.dialects.base import Dialect, Incoming
+from asbru_gateway.dialects.registry import Mount
+from asbru_gateway.errors import GatewayError
+from asbru_gateway.plugins.base import Outcome
+from asbru_gateway.runtime import engine
+from asbru_gateway.runtime.gateway import Gateway, Snapshot
+
+log = logging.getLogger(__name__)
+
+INTERNAL = GatewayError("internal error in the gateway; see its log for the request id")
+NOT_READY = GatewayError(
+    "gateway has no config applied yet", status=503, type="server_error", code="not_ready", retry_after=1
+)
+CLIENT_GONE = GatewayError(
+    "client closed the request", status=499, type="invalid_request_error", code="client_closed_request"
+)
+
+
+async def serve(
+    gateway: Gateway,
+    mount: Mount,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    request_id: bytes,
+    path_model: str | None,
+    disconnects: DisconnectSweeper,
+) -> None:
+    dialect = mount.dialect
+    snapshot = gateway.current
+    if snapshot is None:
+        await send_error(send, dialect, NOT_READY, request_id)
+        return
+    try:
+        body = await read_body(scope, receive, snapshot.config.server.max_body_bytes)
+        request = dialect.parse(
+            Incoming(
+                request_id=request_id.decode(),
+                endpoint=mount.endpoint,
+                body=body,
+                headers=scope["headers"],
+                query=scope.get("query_string", b""),
+                path_model=path_model,
+                family=mount.family,
+            )
+        )
+    except GatewayError as error:
+        await send_error(send, dialect, error, request_id)
+        return
+    snapshot.active += 1
+    outcome, reached = Outcome(500, error=INTERNAL), 0
+    try:
+        outcome, reached = await _answer(snapshot, dialect, request, (receive, send, request_id), disconnects)
+    except Exception:
+        log.exception("request %s failed unexpectedly", request.request_id)
+        if not request.response_started:
+            await send_error(send, dialect, INTERNAL, request_id)
+    finally:
+        await engine.complete(snapshot, request, outcome, reached)
+
+
+async def _answer(
+    snapshot: Snapshot,
+    dialect: Dialect,
+    request: LLMRequest,
+    exchange: tuple[Receive, Send, bytes],
+    disconnects: DisconnectSweeper,
+) -> tuple[Outcome, int]:
+    """Engine and rendering: the part a departing client may cut short (then a 499 outcome).
+
+    While it runs, the handler is known to the disconnect sweeper, which cancels it if the client
+    leaves; that frees the pool slot, queue place and upstream connection at once.
+    """
+    receive, send, request_id = exchange
+    handler = asyncio.current_task()
+    assert handler is not None
+    disconnects.track(handler, receive)
+    reached = 0
+    try:
+        outcome, reached = await engine.run(snapshot, request)
+        if outcome.stream is not None:
+            await relay(send, dialect, request, outcome, pipeline=snapshot.pipeline, request_id=request_id)
+        else:
+            await send_outcome(send, dialect, request, outcome, request_id)
+        return outcome, reached
+    except asyncio.CancelledError:
+        if not disconnects.departed(handler):
+            raise  # we are being cancelled ourselves (shutdown): not a client disconnect
+        handler.uncancel()
+        return Outcome(CLIENT_GONE.status, error=CLIENT_GONE), reached
+    finally:
+        disconnects.untrack(handler)
+
+
+async def send_outcome(
+    send: Send, dialect: Dialect, request: LLMRequest, outcome: Outcome, request_id: bytes
+) -> None:
+    request.response_started = True
+    headers = served_by(request)
+    if outcome.headers:
+        headers.extend(outcome.headers)
+    if outcome.error is not None:
+        status, body = dialect.error(outcome.error)
+        headers.extend(error_headers(outcome.error))
+        await send_body(send, status, body, request_id, headers=headers)
+    elif outcome.reply is not None:
+        await send_body(
+            send, outcome.status, dialect.render(request, outcome.reply), request_id, headers=headers
+        )
+    else:
+        await send_body(send, outcome.status, b"{}", request_id, headers=headers)
+
+
+async def send_error(send: Send, dialect: Dialect, error: GatewayError, request_id: bytes) -> None:
+    status, body = dialect.error(error)
+    await send_body(send, status, body, request_id, headers=error_headers(error))
+
+
+def served_by(request: LLMRequest) -> Headers:
+    """Which provider and upstream model served (or last failed) the request, in every dialect."""
+    if request.provider is None:
+        return []
+    return [
+        (b"x-asbru-provider", request.provider.encode()),
+        (b"x-asbru-model", (request.upstream_model or "").encode("utf-8", "replace")[:256]),
+    ]

@@ -1,0 +1,184 @@
+"""The dialect contract: one client API (OpenAI chat, Responses, Anthropic Messages, Gemini, ...).
+
+A dialect is, like a provider, a registry entry plus pure translators (no I/O):
+
+- ``endpoints``: which paths it serves, and the operation of each (chat, embeddings, count_tokens,
+  models);
+- ``parse``: the client's HTTP request (``Incoming``) -> an ``LLMRequest``: the model and stream
+  flag read from the body (or the path), the body translated into the core schema, or kept as it is
+  for pass-through when the dialect has a native format a provider can take;
+- ``render``: a complete ``Reply`` -> response bytes in the dialect's shape (a reply in the
+  dialect's own format passes through unchanged);
+- ``stream``: a ``StreamRenderer`` for one streamed answer: each batch of items is rendered and sent
+  as it arrives, never buffered;
+- ``error``: a ``GatewayError`` -> (status, body) in the dialect's error shape.
+
+The api layer does nothing else with a request than find its dialect by path and call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from asbru_gateway.core.reply import Reply, StreamItem
+from asbru_gateway.core.request import LLMRequest
+from asbru_gateway.core.schema import Chunk
+from asbru_gateway.core.usage import Usage
+from asbru_gateway.errors import GatewayError, InvalidRequestError
+
+MODELS = "models"
+"""The operation of a model-listing endpoint (answered by the api from the snapshot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    """Path under the dialect's root. ``{model}`` marks a model in the path (Gemini's
+    ``/models/{model}:generateContent``); ``{deployment}`` an Azure deployment id."""
+    operation: str
+    stream: bool | None = None
+    """For paths that fix the stream flag themselves (Gemini ``:streamGenerateContent``)."""
+
+
+class Incoming:
+    """What the api read of one HTTP request, before a dialect parses it."""
+
+    __slots__ = ("body", "endpoint", "family", "headers", "path_model", "query", "request_id")
+
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        endpoint: Endpoint,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        query: bytes,
+        path_model: str | None,
+        family: str | None,
+    ) -> None:
+        self.request_id = request_id
+        self.endpoint = endpoint
+        self.body = body
+        self.headers = headers
+        self.query = query
+        self.path_model = path_model
+        """The model named in the path (Gemini, Azure-style deployments), URL-decoded."""
+        self.family = family
+        """The provider family of the drop-in prefix the request came through, if any."""
+
+
+class StreamRenderer(Protocol):
+    """Renders one streamed answer in a dialect, batch by batch, as it arrives."""
+
+    def items(self, items: list[StreamItem]) -> bytes:
+        """The bytes for these items (may be empty: not everything is visible in every dialect)."""
+        ...
+
+    def end(self, usage: Usage | None) -> bytes:
+        """The normal end of the stream (usage as the upstream reported it, if at all)."""
+        ...
+
+    def error(self, error: GatewayError) -> bytes:
+        """An error after the stream started: the dialect's error event, ending the stream."""
+        ...
+
+
+class Dialect(Protocol):
+    id: str
+    family: str
+    """The provider family this dialect's SDK was made for (``openai``, ``anthropic``, ``gemini``)."""
+    endpoints: tuple[Endpoint, ...]
+    stream_content_type: bytes
+
+    def parse(self, incoming: Incoming) -> LLMRequest: ...
+
+    def render(self, request: LLMRequest, reply: Reply) -> bytes: ...
+
+    def stream(self, request: LLMRequest) -> StreamRenderer: ...
+
+    def error(self, error: GatewayError) -> tuple[int, bytes]: ...
+
+    def models(self, models: list[tuple[str, str]]) -> bytes:
+        """A model list in the dialect's shape from ``(id, owner)`` pairs."""
+        ...
+
+
+# --- helpers every dialect uses -------------------------------------------------------------------
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    if not body:
+        raise InvalidRequestError("request body is empty; expected a JSON object")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequestError(f"request body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequestError("request body must be a JSON object")
+    return data
+
+
+def require_model(data: dict[str, Any], param: str = "model") -> str:
+    model = data.get(param)
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError(f"you must provide a {param} parameter", param=param)
+    return model
+
+
+def stream_flag(data: dict[str, Any]) -> bool:
+    stream = data.get("stream", False)
+    if stream is None:
+        return False
+    if not isinstance(stream, bool):
+        raise InvalidRequestError("stream must be a boolean", param="stream")
+    return stream
+
+
+def pop_fallbacks(data: dict[str, Any]) -> list[Any] | None:
+    """Remove and return Bifrost's per-request ``fallbacks`` (routing validates the names)."""
+    fallbacks = data.pop("fallbacks", None)
+    if fallbacks is None:
+        return None
+    if not isinstance(fallbacks, list):
+        raise InvalidRequestError("fallbacks must be a list of model names", param="fallbacks")
+    return fallbacks
+
+
+def core_chunks(items: list[StreamItem]) -> list[Chunk]:
+    """Core chunks out of stream items: dicts as they are, core SSE bytes split and decoded.
+
+    For renderers of other dialects fed by a provider that passes core bytes through (OpenAI and
+    compatible), and for chunk hooks. ``[DONE]``, comments and events that are not JSON objects are
+    skipped (the decoder already rejected malformed ones).
+    """
+    chunks: list[Chunk] = []
+    for item in items:
+        if not isinstance(item, bytes):
+            chunks.append(item)
+            continue
+        for event in item.split(b"\n\n"):
+            start = event.find(b"data:")
+            if start < 0:
+                continue
+            payload = event[start + 5 :].strip()
+            if not payload or payload == b"[DONE]":
+                continue
+            try:
+                data = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                chunks.append(data)  # type: ignore[arg-type]
+    return chunks
+
+
+def sse(payload: Any, event: str | None = None) -> bytes:
+    """One SSE event with a JSON payload (and an ``event:`` name, as Anthropic and Responses use)."""
+    data = b"data: " + orjson.dumps(payload) + b"\n\n"
+    return b"event: " + event.encode() + b"\n" + data if event else data

@@ -1,0 +1,1 @@
+"""The live gateway (``gateway``: snapshots and how they change) and the request engine (``engine``)."""

@@ -1,0 +1,226 @@
+"""The live gateway: the current config snapshot, and the one way to change it (``apply``).
+
+A ``Snapshot`` bundles everything built from one config revision (routes, provider runtimes,
+plugins, the dispatcher over them). Requests read ``Gateway.current`` once and keep that snapshot
+from start to end, so a request never sees half of a reload. ``apply`` validates and builds the
+whole next snapshot first, starts the plugin instances it creates, and only then swaps the reference
+(one assignment, no lock on the request path).
+
+What outlives a revision: providers whose config and keys are unchanged keep their runtime (pool,
+connections); plugins whose name, type and settings are unchanged keep their instance. What a
+revision replaces is retired once the requests that use it are done: provider runtimes drain
+(``drain_timeout_s``) and close; plugin instances are stopped after every older snapshot is idle.
+A config that fails anywhere raises ``ConfigError``, nothing serving is touched, and the last good
+snapshot keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+
+from asbru_gateway.config.model import GatewayConfig
+from asbru_gateway.config.secrets import SecretResolver, served_revision
+from asbru_gateway.errors import ConfigError
+from asbru_gateway.observability import metrics
+from asbru_gateway.observability.logging import register_secret
+from asbru_gateway.plugins.base import Lifecycle
+from asbru_gateway.plugins.builtin.registry import PluginSet, build_plugins, retired_plugins
+from asbru_gateway.plugins.pipeline import Pipeline
+from asbru_gateway.pool.pool_set import PoolSet, build_pool_set
+from asbru_gateway.pool.provider_runtime import ProviderRuntime
+from asbru_gateway.routing.dispatch import Dispatcher
+from asbru_gateway.routing.plan import RouteTable
+
+log = logging.getLogger(__name__)
+
+
+class Snapshot:
+    """One config revision, ready to serve. ``active`` counts its requests in progress."""
+
+    __slots__ = (
+        "_idle",
+        "active",
+        "config",
+        "dispatcher",
+        "pipeline",
+        "plugins",
+        "pools",
+        "retired",
+        "revision",
+        "routes",
+    )
+
+    def __init__(
+        self, config: GatewayConfig, revision: str, routes: RouteTable, pools: PoolSet, plugins: PluginSet
+    ) -> None:
+        self.config = config
+        self.revision = revision
+        self.routes = routes
+        self.pools = pools
+        self.plugins = plugins
+        self.pipeline: Pipeline = plugins.pipeline
+        self.dispatcher = Dispatcher(pools, plugins.pipeline)
+        self.active = 0
+        """Requests that started on this snapshot and have not finished (completion hooks included)."""
+        self.retired = False
+        self._idle: asyncio.Event | None = None
+
+    def leave(self) -> None:
+        """A request of this snapshot is over (the engine calls it; ``active`` was incremented)."""
+        self.active -= 1
+        if self.active == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        if self.active == 0:
+            return True
+        if self._idle is None or self._idle.is_set():
+            self._idle = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return self.active == 0
+        return True
+
+
+class Gateway:
+    """Owns the current snapshot, the retired ones still serving, and background retirements."""
+
+    def __init__(self) -> None:
+        self.current: Snapshot | None = None
+        self.draining = False
+        self._apply_lock = asyncio.Lock()
+        self._retired: list[Snapshot] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None and not self.draining
+
+    async def apply(self, config: GatewayConfig, secrets: Mapping[str, str] | None = None) -> str:
+        """Validate, build, start and swap in ``config``; returns the served revision.
+
+        Raises ``ConfigError`` (and counts the rejection) if anything about it cannot be served.
+        """
+        secrets = dict(secrets or {})
+        revision = served_revision(config.revision, secrets)
+        async with self._apply_lock:
+            previous = self.current
+            if previous is not None and previous.revision == revision:
+                return revision
+            try:
+                snapshot, retired_runtimes, started = self._build(config, secrets, revision, previous)
+                await self._start_plugins(snapshot, started)
+            except ConfigError:
+                metrics.CONFIG_RELOADS.labels("rejected").inc()
+                raise
+            self.current = snapshot
+            metrics.CONFIG_RELOADS.labels("applied").inc()
+            metrics.set_revision(revision)
+            self._retire(previous, snapshot, retired_runtimes)
+            log.info(
+                "config revision %s applied (%d providers, %d routes, %d plugins)",
+                revision,
+                len(config.providers),
+                len(config.routes),
+                len(snapshot.plugins.instances),
+            )
+        return revision
+
+    def _build(
+        self, config: GatewayConfig, secrets: dict[str, str], revision: str, previous: Snapshot | None
+    ) -> tuple[Snapshot, list[ProviderRuntime], list[object]]:
+        resolver = SecretResolver(mapping=secrets)
+        pools, retired = build_pool_set(config, resolver, previous.pools if previous else None)
+        try:
+            plugins, started = build_plugins(config, previous.plugins if previous else None)
+            routes = RouteTable(config)
+        except ConfigError:
+            self._discard_new_runtimes(pools, previous)
+            raise
+        for runtime in pools:
+            for key in runtime.keys:
+                register_secret(key.value.reveal())
+        return Snapshot(config, revision, routes, pools, plugins), retired, started
+
+    async def _start_plugins(self, snapshot: Snapshot, created: list[object]) -> None:
+        """Start the new plugin instances; if one fails, stop those started and reject the config."""
+        started: list[Lifecycle] = []
+        for instance in created:
+            if not isinstance(instance, Lifecycle):
+                continue
+            try:
+                await instance.start()
+            except Exception as error:
+                log.exception("plugin %s failed to start", getattr(instance, "name", instance))
+                await _stop_all(started)
+                self._discard_new_runtimes(snapshot.pools, self.current)
+                name = getattr(instance, "name", type(instance).__name__)
+                raise ConfigError(f"plugins[{name}]: failed to start: {error}") from None
+            started.append(instance)
+
+    def _discard_new_runtimes(self, pools: PoolSet, previous: Snapshot | None) -> None:
+        for runtime in pools:
+            if previous is None or previous.pools.get(runtime.name) is not runtime:
+                self._spawn(runtime.drain_and_close(0), f"discard-{runtime.name}")
+
+    def _retire(self, previous: Snapshot | None, current: Snapshot, runtimes: list[ProviderRuntime]) -> None:
+        grace_s = current.config.server.drain_timeout_s
+        for runtime in runtimes:
+            self._spawn(runtime.drain_and_close(grace_s), f"drain-{runtime.name}")
+        if previous is None:
+            return
+        previous.retired = True
+        self._retired.append(previous)
+        plugins = retired_plugins(previous.plugins, current.plugins)
+        self._spawn(self._stop_plugins_when_idle(plugins, grace_s), "retire-plugins")
+
+    async def _stop_plugins_when_idle(self, plugins: list[object], grace_s: float) -> None:
+        """Stop replaced plugin instances once no older snapshot has a request left (or after grace)."""
+        olds = list(self._retired)
+        await asyncio.gather(*(snapshot.wait_idle(grace_s) for snapshot in olds))
+        self._retired = [snapshot for snapshot in self._retired if snapshot.active]
+        await _stop_all([plugin for plugin in plugins if isinstance(plugin, Lifecycle)])
+
+    def _spawn(self, coroutine: object, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def pool_stats(self) -> Iterator[metrics.PoolStats]:
+        snapshot = self.current
+        runtimes = list(snapshot.pools) if snapshot else []
+        for runtime in runtimes:
+            pool = runtime.pool
+            yield metrics.PoolStats(
+                runtime.name,
+                pool.in_flight,
+                pool.queued,
+                pool.config.concurrency,
+                pool.config.queue_size,
+                pool.rejected,
+            )
+
+    async def close(self, grace_s: float) -> None:
+        """Shutdown: wait (up to ``grace_s``) for requests, drain and close runtimes, stop plugins."""
+        self.draining = True
+        snapshot = self.current
+        if snapshot is not None:
+            await snapshot.wait_idle(grace_s)
+            for runtime in snapshot.pools:
+                self._spawn(runtime.drain_and_close(0), f"close-{runtime.name}")
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if snapshot is not None:
+            instances = [instance for _, instance in snapshot.plugins.instances.values()]
+            await _stop_all([plugin for plugin in instances if isinstance(plugin, Lifecycle)])
+
+
+async def _stop_all(plugins: Iterable[Lifecycle]) -> None:
+    for plugin in plugins:
+        try:
+            await plugin.stop()
+        except Exception:
+            log.exception("plugin %s failed to stop", getattr(plugin, "name", plugin))
