@@ -8,47 +8,18 @@ wire format on a real socket. ``groq`` is here to prove the OpenAI-compatible fa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from aiohttp import web
 
-from tests.fakes import anthropic as fake_anthropic
-from tests.fakes import gemini as fake_gemini
-from tests.fakes import openai as fake_openai
+from tests.conformance.adapters import ADAPTERS, Adapter
 from tests.fakes import scenarios as sc
 from tests.fakes.server import Recorder, serve_in_thread
 from tests.gateway_server import RunningGateway, run_gateway
-
-
-@dataclass(frozen=True)
-class Adapter:
-    name: str
-    make_app: Callable[[Recorder], web.Application]
-    provider: Callable[[str], dict[str, Any]]
-
-
-def _azure(url: str) -> dict[str, Any]:
-    return {
-        "name": "azure",
-        "type": "azure",
-        "base_url": url,
-        "api_version": "2024-10-21",
-        "keys": [{"name": "k1", "secret": "env:ASBRU_TEST_AZURE_KEY"}],
-    }
-
-
-ADAPTERS = [
-    Adapter("openai", fake_openai.make_app, fake_openai.provider_config),
-    Adapter("groq", fake_openai.make_app, lambda url: fake_openai.provider_config(url, "groq", type_="groq")),
-    Adapter("azure", lambda recorder: fake_openai.make_app(recorder, azure=True), _azure),
-    Adapter("anthropic", fake_anthropic.make_app, fake_anthropic.provider_config),
-    Adapter("gemini", fake_gemini.make_app, fake_gemini.provider_config),
-]
 
 
 @dataclass
@@ -63,6 +34,7 @@ class Setup:
 def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
     adapter: Adapter = request.param
     recorder = Recorder()
+    assert adapter.make_app is not None
     with serve_in_thread(adapter.make_app(recorder)) as url:
         provider = {**adapter.provider(url), "network": {"max_retries": 0}}
         config = {"providers": [provider], "plugins": [{"name": "telemetry", "type": "telemetry"}]}
