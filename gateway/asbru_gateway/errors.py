@@ -9,6 +9,7 @@
     ├── PoolFullError                 503 pool_full         (+ Retry-After)
     ├── UpstreamError                 upstream's status     (mapped by the provider's translator)
     │   ├── UpstreamTimeoutError      504 timeout
+    │   │   └── DeadlineExceededError 504 deadline_exceeded (the request's own time is up)
     │   ├── UpstreamConnectError      502 connect_error
     │   └── UpstreamProtocolError     502 bad_upstream_response
     └── ConfigError                   (not HTTP: a config that cannot be applied)
@@ -103,7 +104,14 @@ class UpstreamTimeoutError(UpstreamError):
     status = 504
     type = "timeout"
     code = "upstream_timeout"
-    trigger = "timeout"
+    trigger: str | None = "timeout"
+
+
+class DeadlineExceededError(UpstreamTimeoutError):
+    """The request's deadline passed: no retry and no fallback can help any more."""
+
+    code = "deadline_exceeded"
+    trigger = None
 
 
 class UpstreamConnectError(UpstreamError):

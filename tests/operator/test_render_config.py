@@ -52,7 +52,7 @@ def test_gateway_defaults_fill_unset_provider_fields_only() -> None:
     config = render_config(sources(gateway=gateway, providers=[provider])).config.providers[0]
     assert config.network.max_retries == 1  # own value wins
     assert config.network.connect_timeout_s == 2  # gateway default
-    assert config.network.request_timeout_s == 600  # contract default
+    assert config.network.request_timeout_s == 120  # contract default
     assert (config.pool.concurrency, config.pool.overflow) == (8, "reject")
 
 

@@ -89,18 +89,36 @@ class PoolConfig(_Frozen):
 
 
 class NetworkConfig(_Frozen):
-    """Timeouts, retries and extra headers for one provider's upstream calls."""
+    """Timeouts, retries and extra headers for one provider's upstream calls.
+
+    The defaults are chosen so that a stalled upstream costs a client seconds, not minutes: a stream
+    that produces no first event within ``first_token_timeout_s`` moves on to the next target, and a
+    failure is retried in place only when that is likely to help (a refused connection, a short
+    ``Retry-After``); otherwise the next target is tried first (``routing.backoff``).
+    """
 
     connect_timeout_s: float = Field(5.0, gt=0, le=300)
-    request_timeout_s: float = Field(600.0, gt=0, le=3600, description="Whole non-streaming call.")
+    request_timeout_s: float = Field(
+        120.0, gt=0, le=3600, description="Whole non-streaming call (the answer arrives all at once)."
+    )
+    first_token_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Streams: longest wait for the upstream's first event."
+    )
     stream_idle_timeout_s: float = Field(
-        120.0, gt=0, le=3600, description="Streams: longest wait for headers or between two chunks."
+        60.0, gt=0, le=3600, description="Streams: longest wait between two chunks."
     )
     max_retries: int = Field(2, ge=0, le=10, description="Retries after the first attempt, same target.")
     backoff_initial_s: float = Field(0.2, ge=0, le=60)
     backoff_max_s: float = Field(5.0, ge=0, le=300)
+    retry_in_place_max_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="A Retry-After up to this long is waited for on the same target even when a "
+        "fallback exists; longer ones move on to the fallback first.",
+    )
     retry_after_max_s: float = Field(
-        30.0, ge=0, le=600, description="Longest upstream Retry-After honoured; longer ones fall back."
+        30.0, ge=0, le=600, description="Longest upstream Retry-After honoured when no fallback is left."
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
 
@@ -186,6 +204,13 @@ class ServerConfig(_Frozen):
 
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     drain_timeout_s: float = Field(30.0, ge=0, le=3600, description="Grace for replaced pools' work.")
+    request_deadline_s: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="Longest a request may spend on upstream attempts, retries and fallbacks together "
+        "(streams: until their first event).",
+    )
     expose_models: bool = True
 
 

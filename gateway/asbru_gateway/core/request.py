@@ -41,6 +41,7 @@ class LLMRequest:
         "_to_core",
         "attempts",
         "cost",
+        "deadline",
         "dialect",
         "events_sent",
         "extra_tools",
@@ -125,6 +126,8 @@ class LLMRequest:
         """USD, when a pricing plugin computed it."""
         self.upstream_latency_s: float | None = None
         self.started_at = time.perf_counter()
+        self.deadline = self.started_at + 300.0
+        """``perf_counter`` time by which upstream work must be done (the engine sets it from config)."""
         self.response_started = False
         """True once response headers went to the client: nothing else can be sent instead."""
         self.first_token_at: float | None = None

@@ -19,6 +19,8 @@ fails before sending anything still falls back; from then on the stream belongs 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
@@ -28,11 +30,13 @@ from asbru_gateway.core.reply import Reply, StreamItem
 from asbru_gateway.core.request import EMBEDDINGS, LLMRequest
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import (
+    DeadlineExceededError,
     GatewayError,
     UnsupportedError,
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
+    UpstreamTimeoutError,
     trigger_for_status,
 )
 from asbru_gateway.observability import metrics
@@ -45,8 +49,10 @@ from asbru_gateway.routing.backoff import retry_delay
 from asbru_gateway.routing.keys import choose_key
 from asbru_gateway.routing.plan import Candidate, Plan
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Once = Callable[[LLMRequest, ProviderRuntime, Candidate, Attempt | None], Awaitable[T]]
+_NO_DEADLINE = contextlib.nullcontext()
 
 
 class UpstreamStream:
@@ -145,7 +151,9 @@ class Dispatcher:
             candidate = candidates[index]
             request.provider, request.upstream_model = candidate.provider, candidate.model
             try:
-                return await self._with_retries(request, candidate, once)
+                return await self._with_retries(request, plan, index, once)
+            except DeadlineExceededError as error:
+                raise primary or error from None
             except GatewayError as error:
                 primary = primary or error
                 index = plan.next_after(index, error)
@@ -155,7 +163,9 @@ class Dispatcher:
         assert primary is not None
         raise primary
 
-    async def _with_retries(self, request: LLMRequest, candidate: Candidate, once: Once[T]) -> T:
+    async def _with_retries(self, request: LLMRequest, plan: Plan, index: int, once: Once[T]) -> T:
+        """Attempts on one candidate: retried in place only when ``backoff.retry_delay`` says so."""
+        candidate = plan.candidates[index]
         runtime = self._pools.get(candidate.provider)
         if runtime is None:
             raise UpstreamConnectError(f"provider {candidate.provider!r} is not configured")
@@ -177,8 +187,10 @@ class Dispatcher:
                 if attempt is not None and self._hooks is not None:
                     attempt.error, attempt.status = error, error.status
                     await self._hooks.after_attempt(request, attempt)
-                delay = retry_delay(error, retry, runtime.config.network)
-                if delay is None:
+                log_failed_attempt(request, runtime.name, error)
+                can_fall_back = plan.next_after(index, error) is not None
+                delay = retry_delay(error, retry, runtime.config.network, can_fall_back=can_fall_back)
+                if delay is None or time.perf_counter() + delay >= request.deadline:
                     raise
                 retry += 1
                 request.retries += 1
@@ -234,39 +246,64 @@ class Dispatcher:
     async def _call_once(
         self, request: LLMRequest, runtime: ProviderRuntime, candidate: Candidate, attempt: Attempt | None
     ) -> Reply:
-        """One non-streaming attempt: a pool slot for its whole length."""
-        await runtime.pool.acquire()
+        """One non-streaming attempt: a pool slot for its whole length, within the request's deadline."""
+        budget = _remaining(request)
+        limit = asyncio.timeout(budget) if budget < runtime.config.network.request_timeout_s else _NO_DEADLINE
         try:
-            target, upstream, native = await self._prepare(request, runtime, candidate, attempt, stream=False)
-            started = time.perf_counter()
-            response = await self._send(request, runtime, upstream, stream=False)
-            try:
-                body = await response.read()
-            finally:
-                response.release()
-            request.upstream_latency_s = time.perf_counter() - started
-            reply = read_reply(request, runtime, target, body, native=native)
-            request.usage = reply.usage
-            return reply
-        finally:
-            runtime.pool.release()
+            async with limit:
+                await runtime.pool.acquire()
+                try:
+                    target, upstream, native = await self._prepare(
+                        request, runtime, candidate, attempt, stream=False
+                    )
+                    started = time.perf_counter()
+                    response = await self._send(request, runtime, upstream, stream=False)
+                    try:
+                        body = await response.read()
+                    finally:
+                        response.release()
+                    request.upstream_latency_s = time.perf_counter() - started
+                    reply = read_reply(request, runtime, target, body, native=native)
+                    request.usage = reply.usage
+                    return reply
+                finally:
+                    runtime.pool.release()
+        except TimeoutError:
+            raise _deadline(request) from None
 
     async def _stream_once(
         self, request: LLMRequest, runtime: ProviderRuntime, candidate: Candidate, attempt: Attempt | None
     ) -> UpstreamStream:
+        """One stream attempt: done when the first items are in hand, within the first-token timeout.
+
+        An upstream that sends headers (or keep-alive comments) but no event in time is a timeout like
+        any other, so the request falls over to its next target instead of hanging.
+        """
+        first_token_s = runtime.config.network.first_token_timeout_s
+        budget = min(first_token_s, _remaining(request))
         await runtime.pool.acquire()
         handed_over = False
         try:
-            target, upstream, native = await self._prepare(request, runtime, candidate, attempt, stream=True)
-            started = time.perf_counter()
-            response = await self._send(request, runtime, upstream, stream=True)
             try:
-                decoder = stream_decoder(request, runtime, target, native=native)
-                chunks = response.iter_chunks()
-                first = await _first_items(chunks, decoder)
-            except BaseException:
-                response.release()
-                raise
+                async with asyncio.timeout(budget):
+                    target, upstream, native = await self._prepare(
+                        request, runtime, candidate, attempt, stream=True
+                    )
+                    started = time.perf_counter()
+                    response = await self._send(request, runtime, upstream, stream=True)
+                    try:
+                        decoder = stream_decoder(request, runtime, target, native=native)
+                        chunks = response.iter_chunks()
+                        first = await _first_items(chunks, decoder)
+                    except BaseException:
+                        response.release()
+                        raise
+            except TimeoutError:
+                if budget < first_token_s:
+                    raise _deadline(request) from None
+                raise UpstreamTimeoutError(
+                    f"upstream sent no first event within {first_token_s:g} s"
+                ) from None
             if decoder.failed and not first:
                 response.release()
                 raise _before_first(runtime, decoder)
@@ -276,6 +313,31 @@ class Dispatcher:
         finally:
             if not handed_over:
                 runtime.pool.release()
+
+
+def _remaining(request: LLMRequest) -> float:
+    remaining = request.deadline - time.perf_counter()
+    if remaining <= 0:
+        raise _deadline(request)
+    return remaining
+
+
+def _deadline(request: LLMRequest) -> DeadlineExceededError:
+    spent = time.perf_counter() - request.started_at
+    return DeadlineExceededError(f"the request's deadline passed after {spent:.1f} s of upstream attempts")
+
+
+def log_failed_attempt(request: LLMRequest, provider: str, error: GatewayError) -> None:
+    """One warning per failed upstream attempt, with the request id (never a key: messages are masked)."""
+    log.warning(
+        "request %s: attempt %d on %s failed: %s %s (%s)",
+        request.request_id,
+        request.attempts,
+        provider,
+        error.status,
+        error.code or error.type,
+        error.message[:300],
+    )
 
 
 def build_upstream(

@@ -28,6 +28,7 @@ async def run(snapshot: Snapshot, request: LLMRequest) -> tuple[Outcome, int]:
     see is an ``Outcome`` with an error.
     """
     pipeline = snapshot.pipeline
+    request.deadline = request.started_at + snapshot.config.server.request_deadline_s
     # Skipping an empty pre stage saves a coroutine per request; the reached count is the same.
     reached, short_circuit = await pipeline.pre(request) if pipeline.has_pre_hooks else (pipeline.size, None)
     if short_circuit is not None:

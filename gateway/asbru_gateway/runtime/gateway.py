@@ -168,21 +168,32 @@ class Gateway:
                 self._spawn(runtime.drain_and_close(0), f"discard-{runtime.name}")
 
     def _retire(self, previous: Snapshot | None, current: Snapshot, runtimes: list[ProviderRuntime]) -> None:
-        grace_s = current.config.server.drain_timeout_s
-        for runtime in runtimes:
-            self._spawn(runtime.drain_and_close(grace_s), f"drain-{runtime.name}")
+        """Replaced runtimes and plugins go once every older snapshot's requests are done.
+
+        A request holds its snapshot from arrival to its last byte, possibly before it has taken a
+        pool slot, so a replaced runtime may close only when no older snapshot is active (bounded
+        by ``drain_timeout_s``), not merely when its pool is idle.
+        """
         if previous is None:
             return
         previous.retired = True
         self._retired.append(previous)
         plugins = retired_plugins(previous.plugins, current.plugins)
-        self._spawn(self._stop_plugins_when_idle(plugins, grace_s), "retire-plugins")
+        grace_s = current.config.server.drain_timeout_s
+        self._spawn(self._retire_when_idle(runtimes, plugins, grace_s), "retire")
 
-    async def _stop_plugins_when_idle(self, plugins: list[object], grace_s: float) -> None:
-        """Stop replaced plugin instances once no older snapshot has a request left (or after grace)."""
+    async def _retire_when_idle(
+        self, runtimes: list[ProviderRuntime], plugins: list[object], grace_s: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        for runtime in runtimes:
+            runtime.pool.retire()
         olds = list(self._retired)
         await asyncio.gather(*(snapshot.wait_idle(grace_s) for snapshot in olds))
         self._retired = [snapshot for snapshot in self._retired if snapshot.active]
+        remaining = max(0.0, deadline - loop.time())
+        await asyncio.gather(*(runtime.drain_and_close(remaining) for runtime in runtimes))
         await _stop_all([plugin for plugin in plugins if isinstance(plugin, Lifecycle)])
 
     def _spawn(self, coroutine: object, name: str) -> None:

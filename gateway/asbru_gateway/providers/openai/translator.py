@@ -102,19 +102,25 @@ class OpenAIStreamDecoder:
         self.hide_usage_chunk = hide_usage_chunk
 
     def feed(self, data: bytes) -> list[StreamItem]:
-        if self._passes_through(data):
+        if self._passes_through(data) and _all_json(data):
             return [data]
-        if data.endswith(DONE_EVENT) and self._passes_through(data[: -len(DONE_EVENT)]):
+        body = data[: -len(DONE_EVENT)]
+        if data.endswith(DONE_EVENT) and self._passes_through(body) and _all_json(body):
             self.done = True  # a whole short answer in one read: deltas, then the end marker
             return [data]
+        # Anything else, a block with a malformed event included, goes event by event: the good
+        # events before a bad one still reach the client, nothing after it does.
         out: list[StreamItem] = []
         for event in self._sse.raw_events(data):
-            if self.failed:
-                break  # nothing after an error reaches the client
+            if self._ended():
+                break
             kept = self._event(event)
             if kept is not None:
                 out.append(kept)
         return out
+
+    def _ended(self) -> bool:
+        return self.failed
 
     def _passes_through(self, data: bytes) -> bool:
         """Whole events with nothing to read or change in them: forward the block as it is.
@@ -125,6 +131,7 @@ class OpenAIStreamDecoder:
         """
         return (
             not self._sse.pending
+            and not self.failed
             and data.endswith(b"\n\n")
             and data.startswith(b"data: {")
             and b"\r" not in data
@@ -134,9 +141,15 @@ class OpenAIStreamDecoder:
             and b"\n:" not in data
         )
 
+    def _malformed(self) -> list[StreamItem]:
+        """An event that is not JSON: nothing of it reaches the client; the stream has failed."""
+        self.failed = True
+        self.error = UpstreamProtocolError("upstream sent a stream event that is not JSON")
+        return []
+
     def finish(self) -> list[StreamItem]:
         rest = self._sse.rest()
-        if not rest or self.failed:
+        if not rest or self._ended():
             return []
         kept = self._event(rest)
         return [kept] if kept is not None else []
@@ -156,7 +169,26 @@ class OpenAIStreamDecoder:
             self.failed = True
             self.error = stream_error(_data_of(event))
             return None
+        elif not _is_json(_data_of(event)):
+            self._malformed()
+            return None
         return event + b"\n\n"
+
+
+def _all_json(block: bytes) -> bool:
+    """Every ``data: {...}`` event of a pass-through block parses (a relay never forwards garbage)."""
+    for event in block.split(b"\n\n"):  # noqa: SIM110 - a plain loop: no generator per block
+        if event and not _is_json(event[6:]):
+            return False
+    return True
+
+
+def _is_json(payload: bytes) -> bool:
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _data_of(event: bytes) -> bytes:
