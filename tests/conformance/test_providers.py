@@ -36,7 +36,8 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
     recorder = Recorder()
     assert adapter.make_app is not None
     with serve_in_thread(adapter.make_app(recorder)) as url:
-        provider = {**adapter.provider(url), "network": {"max_retries": 0}}
+        # "model-usage" is a configured model: metric labels name configured models only.
+        provider = {**adapter.provider(url), "network": {"max_retries": 0}, "models": ["model-usage"]}
         config = {"providers": [provider], "plugins": [{"name": "telemetry", "type": "telemetry"}]}
         with (
             run_gateway(config) as gateway,

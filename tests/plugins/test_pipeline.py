@@ -333,7 +333,9 @@ def test_a_fail_closed_plugin_bug_refuses_the_request() -> None:
 
 def test_stream_timings_reach_the_telemetry_histograms() -> None:
     config = {
-        "providers": [{"name": "echo", "type": "echo", "options": {"chunk_delay_ms": 1}}],
+        "providers": [
+            {"name": "echo", "type": "echo", "options": {"chunk_delay_ms": 1}, "models": ["ttft-probe"]}
+        ],
         "plugins": [{"name": "telemetry", "type": "telemetry"}],
     }
     body = {"model": "echo/ttft-probe", "stream": True, "messages": [{"role": "user", "content": "a b c d"}]}

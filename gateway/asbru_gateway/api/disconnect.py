@@ -10,6 +10,8 @@ and every ``SWEEP_S`` the sweeper gives a watch task to the requests that were a
 the previous sweep. When a watched client leaves, its handler task is cancelled: the pool slot,
 queue place and upstream connection are freed within one to two sweeps (0.5-1 s) instead of at
 the upstream timeout. ``departed`` tells the handler that the cancellation was the client's.
+
+The sweeper runs only while requests are tracked: an idle gateway has no timer waking it up.
 """
 
 from __future__ import annotations
@@ -31,16 +33,19 @@ class DisconnectSweeper:
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="disconnect-sweeper")
+        """Nothing to start: the sweep begins with the first tracked request (kept for symmetry)."""
 
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+            self._sweeper = None
 
     def track(self, handler: asyncio.Task[object], receive: Receive) -> None:
         self._new[handler] = receive
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="disconnect-sweeper")
 
     def untrack(self, handler: asyncio.Task[object]) -> None:
         """Call when the request is over (also after a departure); safe to call twice."""
@@ -56,11 +61,14 @@ class DisconnectSweeper:
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(SWEEP_S)
-            for handler, receive in self._running.items():
-                self._watches[handler] = loop.create_task(self._watch(handler, receive))
-            self._running, self._new = self._new, {}
+        try:
+            while self._new or self._running:
+                await asyncio.sleep(SWEEP_S)
+                for handler, receive in self._running.items():
+                    self._watches[handler] = loop.create_task(self._watch(handler, receive))
+                self._running, self._new = self._new, {}
+        finally:
+            self._sweeper = None
 
     async def _watch(self, handler: asyncio.Task[object], receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":

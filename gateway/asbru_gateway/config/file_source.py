@@ -1,8 +1,12 @@
 """A config file as a live source: applied at start, re-applied on change and on SIGHUP.
 
 Changes are seen through ``watchfiles`` (inotify; debounced, so an editor's write-rename-chmod
-is one reload). The callback applies the config; if it raises ``ConfigError`` the error is logged
-and the gateway keeps the last good config. A file that is invalid at start-up fails the start.
+is one reload). What is watched: the config file and every ``file:`` secret it references, each
+through its own directory, *not* recursively, with a filter that lets only those files' events
+through: a config in a busy directory (a home folder, ``/tmp``) costs nothing when unrelated files
+change, and a rotated key file is a reload (its contents are part of the served revision). The
+callback applies the config; if it raises ``ConfigError`` the error is logged and the gateway keeps
+the last good config. A file that is invalid at start-up fails the start.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ import watchfiles
 from asbru_gateway.config.errors import ConfigError
 from asbru_gateway.config.loader import load_config_file
 from asbru_gateway.config.model import GatewayConfig
+from asbru_gateway.config.secrets import file_refs
 
 log = logging.getLogger(__name__)
+# watchfiles logs every batch of changes at INFO; our own line says what matters (the reload).
+logging.getLogger("watchfiles.main").setLevel(logging.WARNING)
 
 ApplyConfig = Callable[[GatewayConfig], Awaitable[object]]
 
@@ -32,13 +39,16 @@ class FileConfigSource:
         self._watch = watch
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._watched: frozenset[Path] = frozenset()
         self.last_error: str | None = None
 
     async def start(self) -> None:
         """Apply the file once (errors propagate), then watch it and listen for SIGHUP."""
-        await self._apply(load_config_file(self.path))
+        config = load_config_file(self.path)
+        await self._apply(config)
         if self._watch:
-            self._task = asyncio.get_running_loop().create_task(self._watch_file(), name="config-watch")
+            self._rewatch(config)
+
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request_reload)
         except (RuntimeError, ValueError, NotImplementedError):
@@ -50,24 +60,48 @@ class FileConfigSource:
     async def reload(self) -> bool:
         """Load and apply the file now; False (and ``last_error``) if it was rejected."""
         try:
-            await self._apply(load_config_file(self.path))
+            config = load_config_file(self.path)
+            await self._apply(config)
         except ConfigError as error:
             self.last_error = error.message
             log.error("config %s rejected, keeping the last good one: %s", self.path, error.message)
             return False
         self.last_error = None
+        if self._watch:
+            self._rewatch(config)
         return True
 
-    async def _watch_file(self) -> None:
-        # Watch the directory: editors and ConfigMap mounts replace the file rather than write it.
-        async for changes in watchfiles.awatch(
-            self.path.parent, stop_event=self._stop, debounce=50, step=20, rust_timeout=1000
-        ):
-            if self._concerns_us(changes):
-                await self.reload()
+    def _rewatch(self, config: GatewayConfig) -> None:
+        """Watch the config file and the secret files this config references (restarted if they moved)."""
+        wanted = frozenset({self.path, *(Path(path).resolve() for path in file_refs(config.secret_refs()))})
+        if wanted == self._watched and self._task is not None:
+            return
+        self._watched = wanted
+        previous, self._stop = (self._task, self._stop), asyncio.Event()
+        if previous[0] is not None:
+            previous[1].set()
+        self._task = asyncio.get_running_loop().create_task(
+            self._watch_files(wanted, self._stop), name="config-watch"
+        )
 
-    def _concerns_us(self, changes: set[tuple[watchfiles.Change, str]]) -> bool:
-        return any(Path(changed).resolve() == self.path for _, changed in changes)
+    async def _watch_files(self, files: frozenset[Path], stop: asyncio.Event) -> None:
+        # Watch directories: editors and ConfigMap mounts replace a file rather than write it.
+        directories = sorted({str(path.parent) for path in files})
+        names = {str(path) for path in files}
+
+        def ours(_: watchfiles.Change, changed: str) -> bool:
+            return str(Path(changed).resolve()) in names or changed in names
+
+        async for _ in watchfiles.awatch(
+            *directories,
+            watch_filter=ours,
+            recursive=False,
+            stop_event=stop,
+            debounce=100,
+            step=50,
+            rust_timeout=60_000,
+        ):
+            await self.reload()
 
     async def stop(self) -> None:
         self._stop.set()

@@ -154,7 +154,9 @@ class ProviderConfig(_Frozen):
     deployments: dict[str, str] = Field(
         default_factory=dict, description="Azure: model name -> deployment name (default: same)."
     )
-    models: tuple[str, ...] = Field((), description="Models listed by /v1/models.", max_length=1024)
+    models: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = Field(
+        (), description="Models listed by /v1/models (and used as metric labels).", max_length=1024
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="Type-specific extras (echo latency).")
 
     @field_validator("base_url")
@@ -176,7 +178,7 @@ class RouteTarget(_Frozen):
     """One provider+model a route may send to. Lower priority is tried first; weight splits a tier."""
 
     provider: Name
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=256)
     weight: float = Field(1.0, gt=0)
     priority: int = Field(0, ge=0, le=100)
 
@@ -243,6 +245,10 @@ class GatewayConfig(_Frozen):
     def revision(self) -> str:
         """Content hash: equal configs have equal revisions on every replica."""
         return hashlib.sha256(self.canonical_json()).hexdigest()[:16]
+
+    def secret_refs(self) -> list[str]:
+        """Every secret reference the config makes (provider keys, and what later sections add)."""
+        return [key.secret for provider in self.providers for key in provider.keys]
 
     def provider(self, name: str) -> ProviderConfig | None:
         for provider in self.providers:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,13 +69,34 @@ class SecretResolver:
         return hasher.hexdigest()[:16]
 
 
-def served_revision(config_revision: str, secrets: Mapping[str, str]) -> str:
-    """The revision a gateway reports: the config's hash, combined with its Secret's hash if any.
+def served_revision(config_revision: str, secrets: Mapping[str, str], files: Iterable[str] = ()) -> str:
+    """The revision a gateway reports: the config's hash, combined with its Secret's hash if any,
+    and with the contents of the ``file:`` secrets it references, if any.
 
-    The operator computes the same function over what it renders, so ``Programmed`` compares like
-    with like, and rotating a key in a Secret (same config, new credential) is a new revision.
+    The operator computes the same function over what it renders (its configs reference no files),
+    so ``Programmed`` compares like with like; rotating a key in a Secret or in a referenced file
+    (same config, new credential) is a new revision, so the gateway rebuilds what uses it.
     """
-    if not secrets:
-        return config_revision
-    digest = SecretResolver(mapping=secrets).digest()
-    return hashlib.sha256(f"{config_revision}:{digest}".encode()).hexdigest()[:16]
+    revision = config_revision
+    if secrets:
+        digest = SecretResolver(mapping=secrets).digest()
+        revision = hashlib.sha256(f"{revision}:{digest}".encode()).hexdigest()[:16]
+    paths = sorted(set(files))
+    if paths:
+        hasher = hashlib.sha256(revision.encode())
+        for path in paths:
+            hasher.update(b"\0" + path.encode() + b"\0" + _file_bytes(path))
+        revision = hasher.hexdigest()[:16]
+    return revision
+
+
+def file_refs(refs: Iterable[str]) -> list[str]:
+    """The paths of the ``file:`` references among ``refs`` (watched, and part of the revision)."""
+    return sorted({ref.removeprefix("file:") for ref in refs if ref.startswith("file:")})
+
+
+def _file_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b"\0unreadable"  # resolving it will fail with a clear error; the revision still moves

@@ -52,6 +52,7 @@ class LLMRequest:
         "identity",
         "key_name",
         "last_event_at",
+        "metric_model",
         "model",
         "native",
         "native_format",
@@ -117,6 +118,8 @@ class LLMRequest:
         """Tools added by plugins (MCP): every path that builds an upstream body includes them."""
         self.provider: str | None = None
         """The provider that served (or last failed) the request."""
+        self.metric_model = ""
+        """The upstream model as a metric label: configured names only, others read "other"."""
         self.upstream_model: str | None = None
         """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.key_name: str | None = None

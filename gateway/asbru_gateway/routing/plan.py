@@ -84,10 +84,23 @@ class RouteTable:
             if all(len(tier) == 1 for tier in tiers)
         }
         self._default_triggers = frozenset(DEFAULT_FALLBACK_TRIGGERS)
+        self._configured_models = frozenset(
+            {target.model for route in config.routes for target in route.targets}
+            | {model for provider in config.providers for model in provider.models}
+        )
         self._fixed_plans = {name: Plan(fixed, self._triggers[name]) for name, fixed in self._fixed.items()}
 
     def route_names(self) -> frozenset[str]:
         return frozenset(self._tiers)
+
+    def model_label(self, model: str | None) -> str:
+        """A metric label for an upstream model: configured names only, every other name is "other".
+
+        Client-chosen names (``provider/anything``) would otherwise make unbounded label values.
+        """
+        if not model:
+            return ""
+        return model if model in self._configured_models else "other"
 
     def plan(self, model: str, fallbacks: object = None, family: str | None = None) -> Plan:
         if not fallbacks:

@@ -39,6 +39,7 @@ async def run(snapshot: Snapshot, request: LLMRequest) -> tuple[Outcome, int]:
         outcome = await _dispatch(snapshot, request)
     if outcome.stream is None and pipeline.has_post_hooks:
         outcome = await pipeline.post(request, outcome, reached)
+    request.metric_model = snapshot.routes.model_label(request.upstream_model)
     return outcome, reached
 
 

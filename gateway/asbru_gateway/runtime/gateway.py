@@ -21,7 +21,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 
 from asbru_gateway.config.model import GatewayConfig
-from asbru_gateway.config.secrets import SecretResolver, served_revision
+from asbru_gateway.config.secrets import SecretResolver, file_refs, served_revision
 from asbru_gateway.errors import ConfigError
 from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import register_secret
@@ -106,7 +106,7 @@ class Gateway:
         Raises ``ConfigError`` (and counts the rejection) if anything about it cannot be served.
         """
         secrets = dict(secrets or {})
-        revision = served_revision(config.revision, secrets)
+        revision = served_revision(config.revision, secrets, file_refs(config.secret_refs()))
         async with self._apply_lock:
             previous = self.current
             if previous is not None and previous.revision == revision:

@@ -61,9 +61,9 @@ class TelemetryPlugin(PluginBase):
 
     async def on_complete(self, request: LLMRequest, outcome: Outcome) -> None:
         provider = request.provider or ""
-        # A request that never reached a provider (unknown model, bad input) gets no model label:
-        # its model name is whatever the client typed.
-        model = metrics.bounded_model(request.upstream_model) if request.provider else ""
+        # Model labels come from configured names only (``RouteTable.model_label``): a name a client
+        # chose (``provider/anything``, an unknown model) is "other" or empty, never a new series.
+        model = metrics.bounded_model(request.metric_model) if request.provider else ""
         series = self._of(provider, model)
         status = outcome.status
         requests = series.requests.get(status)
