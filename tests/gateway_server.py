@@ -19,6 +19,8 @@ import uvicorn
 from asbru_gateway.app import AppSettings, GatewayApp, create_app
 from asbru_gateway.config.loader import parse_config
 from asbru_gateway.config.model import GatewayConfig
+from asbru_gateway.server.limits import ServerLimits
+from asbru_gateway.server.run import server_config
 
 
 @dataclass
@@ -45,23 +47,16 @@ class RunningGateway:
 
 @contextmanager
 def run_gateway(
-    config: GatewayConfig | dict[str, Any] | None = None, *, settings: AppSettings | None = None
+    config: GatewayConfig | dict[str, Any] | None = None,
+    *,
+    settings: AppSettings | None = None,
+    limits: ServerLimits | None = None,
 ) -> Iterator[RunningGateway]:
     if isinstance(config, dict):
         config = parse_config(config)
     app = create_app(settings or AppSettings(shutdown_drain_s=2), config=config)
     server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            timeout_graceful_shutdown=5,
-        )
+        server_config(app, limits=limits, host="127.0.0.1", port=0, timeout_graceful_shutdown=5)
     )
     loops: list[asyncio.AbstractEventLoop] = []
     original_startup = server.startup

@@ -72,9 +72,9 @@ def register_serve(subparsers: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from asbru_gateway.observability.logging import configure
+    from asbru_gateway.server.limits import ServerLimits
+    from asbru_gateway.server.run import APP_FACTORY, serve, server_config
 
     # Workers are separate processes that build the app from the environment (uvicorn --factory).
     os.environ["ASBRU_SHUTDOWN_DRAIN_S"] = str(args.shutdown_drain)
@@ -86,24 +86,17 @@ def run_serve(args: argparse.Namespace) -> int:
         else:
             os.environ.pop(name, None)
     configure(args.log_level)
-    uvicorn.run(
-        "asbru_gateway.app:app_from_environment",
+    config = server_config(
+        APP_FACTORY,
+        limits=ServerLimits.from_environment(),
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        # The gateway reads no client address, so X-Forwarded-* rewriting is pure cost (~1% CPU).
-        proxy_headers=False,
-        log_config=None,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(args.shutdown_drain),
-        backlog=4096,
     )
-    return 0
+    return serve(config)
 
 
 if __name__ == "__main__":

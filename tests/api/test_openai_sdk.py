@@ -124,3 +124,18 @@ def test_upstream_error_is_mapped_faithfully(gateway: RunningGateway, client: op
         "param": None,
     }
     assert raised.value.response.headers.get("x-request-id")
+
+
+def test_models_retrieve_finds_routes_and_provider_models() -> None:
+    """Issue 9 defect 10: ``GET /v1/models/{id}`` was missing (``models.retrieve`` got 404)."""
+    config = {
+        "providers": [{"name": "echo", "type": "echo", "models": ["listed"]}],
+        "routes": [{"name": "chat", "targets": [{"provider": "echo", "model": "m"}]}],
+    }
+    with run_gateway(config) as gateway, openai.OpenAI(base_url=gateway.base_url, api_key="x") as client:
+        assert client.models.retrieve("chat").owned_by == "asbru-route"
+        assert client.models.retrieve("echo/listed").id == "echo/listed"
+        assert client.models.retrieve("echo/any-model").owned_by == "echo"  # routable, so it exists
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.models.retrieve("nowhere")
+    assert missing.value.status_code == 404

@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from asbru_gateway.api.disconnect import DisconnectSweeper
-from asbru_gateway.api.relay import relay
+from asbru_gateway.api.relay import SHUTTING_DOWN, relay
 from asbru_gateway.api.request_body import read_body
 from asbru_gateway.api.responses import error_headers, send_body
 from asbru_gateway.api.types import Headers, Receive, Scope, Send
@@ -101,15 +101,27 @@ async def _answer(
     try:
         outcome, reached = await engine.run(snapshot, request)
         if outcome.stream is not None:
-            await relay(send, dialect, request, outcome, pipeline=snapshot.pipeline, request_id=request_id)
+            await relay(
+                send,
+                dialect,
+                request,
+                outcome,
+                pipeline=snapshot.pipeline,
+                request_id=request_id,
+                client_gone=lambda: disconnects.departed(handler),
+            )
         else:
             await send_outcome(send, dialect, request, outcome, request_id)
         return outcome, reached
     except asyncio.CancelledError:
-        if not disconnects.departed(handler):
-            raise  # we are being cancelled ourselves (shutdown): not a client disconnect
         handler.uncancel()
-        return Outcome(CLIENT_GONE.status, error=CLIENT_GONE), reached
+        if disconnects.departed(handler):
+            return Outcome(CLIENT_GONE.status, error=CLIENT_GONE), reached
+        # The server cancels what is still running when its shutdown drain time is over: answer
+        # what can still be answered instead of cutting the connection (and logging a traceback).
+        if not request.response_started:
+            await send_error(send, dialect, SHUTTING_DOWN, request_id)
+        return Outcome(SHUTTING_DOWN.status, error=SHUTTING_DOWN), reached
     finally:
         disconnects.untrack(handler)
 

@@ -9,7 +9,9 @@ the relay and frees the upstream connection and the pool slot (``disconnect``: w
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 
 from asbru_gateway.api.responses import SSE_HEADERS
 from asbru_gateway.api.types import Send
@@ -29,8 +31,13 @@ async def relay(
     *,
     pipeline: Pipeline,
     request_id: bytes,
+    client_gone: Callable[[], bool],
 ) -> None:
-    """Send every item, then the dialect's end (or error) event, ending the response."""
+    """Send every item, then the dialect's end (or error) event, ending the response.
+
+    A cancellation that is not the client leaving is the server's shutdown running out of drain
+    time: the stream then ends with the dialect's error event (``shutting_down``), not a cut.
+    """
     stream = outcome.stream
     assert stream is not None
     renderer = dialect.stream(request)
@@ -49,10 +56,25 @@ async def relay(
         tail = renderer.end(stream.usage) if error is None else renderer.error(error)
     except GatewayError as error:
         tail = renderer.error(error)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if client_gone() or task is None:
+            raise
+        task.uncancel()
+        tail = renderer.error(SHUTTING_DOWN)
     finally:
         stream.release()
         request.usage = stream.usage
     await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+SHUTTING_DOWN = GatewayError(
+    "the gateway is shutting down and its drain time ran out; retry the request",
+    status=503,
+    type="server_error",
+    code="shutting_down",
+    retry_after=1,
+)
 
 
 async def _send_items(

@@ -20,12 +20,12 @@ from asbru_gateway.api.disconnect import DisconnectSweeper
 from asbru_gateway.api.responses import send_body, send_error, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
 from asbru_gateway.dialects import registry
-from asbru_gateway.dialects.base import MODELS
+from asbru_gateway.dialects.base import MODEL, MODELS, ModelLookup
 from asbru_gateway.dialects.registry import Mount
-from asbru_gateway.errors import GatewayError, RouteNotFoundError
+from asbru_gateway.errors import GatewayError, ModelNotFoundError, RouteNotFoundError
 from asbru_gateway.observability.metrics import REGISTRY
 from asbru_gateway.runtime.gateway import Gateway
-from asbru_gateway.runtime.model_list import model_list
+from asbru_gateway.runtime.model_list import find_model, model_list
 
 Handler = Callable[[Scope, Receive, Send, bytes], Awaitable[None]]
 MAX_REQUEST_ID = 128
@@ -89,6 +89,9 @@ class ApiRouter:
         if mount.endpoint.operation == MODELS:
             await self._models(mount, send, request_id)
             return
+        if mount.endpoint.operation == MODEL:
+            await self._model(mount, send, request_id, path_model or "")
+            return
         await exchange.serve(
             self.gateway,
             mount,
@@ -132,6 +135,17 @@ class ApiRouter:
         snapshot = self.gateway.current
         models = model_list(snapshot) if snapshot and snapshot.config.server.expose_models else []
         await send_body(send, 200, mount.dialect.models(models), request_id)
+
+    async def _model(self, mount: Mount, send: Send, request_id: bytes, model_id: str) -> None:
+        snapshot = self.gateway.current
+        dialect = mount.dialect
+        found = find_model(snapshot, model_id) if snapshot and snapshot.config.server.expose_models else None
+        if found is None or not isinstance(dialect, ModelLookup):
+            error = ModelNotFoundError(f"The model {_shown(model_id)!r} does not exist", param="model")
+            status, body = dialect.error(error)
+            await send_body(send, status, body, request_id)
+            return
+        await send_body(send, 200, dialect.model(found), request_id)
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         await send_json(send, 200, {"status": "ok"}, request_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -32,6 +32,8 @@ from asbru_gateway.errors import GatewayError, InvalidRequestError
 
 MODELS = "models"
 """The operation of a model-listing endpoint (answered by the api from the snapshot)."""
+MODEL = "model"
+"""The operation of a one-model endpoint (``GET /v1/models/{id}``), for dialects with ``ModelLookup``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,15 @@ class Dialect(Protocol):
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
         """A model list in the dialect's shape from ``(id, owner)`` pairs."""
+        ...
+
+
+@runtime_checkable
+class ModelLookup(Protocol):
+    """Optional capability: render one model (``GET .../models/{id}``)."""
+
+    def model(self, model: tuple[str, str]) -> bytes:
+        """One ``(id, owner)`` in the dialect's model shape."""
         ...
 
 

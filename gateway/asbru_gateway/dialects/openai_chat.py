@@ -17,6 +17,7 @@ from asbru_gateway.core.reply import Reply, StreamItem
 from asbru_gateway.core.request import CHAT, EMBEDDINGS, LLMRequest
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.dialects.base import (
+    MODEL,
     MODELS,
     Endpoint,
     Incoming,
@@ -39,6 +40,7 @@ class OpenAIChatDialect:
         Endpoint("POST", "/chat/completions", CHAT),
         Endpoint("POST", "/embeddings", EMBEDDINGS),
         Endpoint("GET", "/models", MODELS),
+        Endpoint("GET", "/models/{model}", MODEL),
     )
 
     def parse(self, incoming: Incoming) -> LLMRequest:
@@ -79,8 +81,16 @@ class OpenAIChatDialect:
         return error.status, error.to_body()
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in models]
+        data = [_model_object(model) for model in models]
         return orjson.dumps({"object": "list", "data": data})
+
+    def model(self, model: tuple[str, str]) -> bytes:
+        return orjson.dumps(_model_object(model))
+
+
+def _model_object(model: tuple[str, str]) -> dict[str, Any]:
+    name, owner = model
+    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
 
 
 def _check_messages(body: dict[str, Any]) -> None:

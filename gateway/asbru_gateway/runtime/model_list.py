@@ -14,3 +14,14 @@ def model_list(snapshot: Snapshot) -> list[tuple[str, str]]:
     for provider in snapshot.config.providers:
         models.extend((f"{provider.name}/{model}", provider.name) for model in provider.models)
     return models
+
+
+def find_model(snapshot: Snapshot, model_id: str) -> tuple[str, str] | None:
+    """The ``(id, owner)`` of a model the snapshot serves: a listed one, or ``provider/anything``."""
+    for entry in model_list(snapshot):
+        if entry[0] == model_id:
+            return entry
+    provider, slash, rest = model_id.partition("/")
+    if slash and rest and snapshot.config.provider(provider) is not None:
+        return model_id, provider
+    return None

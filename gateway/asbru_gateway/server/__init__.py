@@ -1,0 +1,1 @@
+"""Serving the ASGI app: uvicorn with Asbru's HTTP protocol limits and its worker supervisor."""
