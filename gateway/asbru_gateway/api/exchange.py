@@ -100,7 +100,10 @@ async def _answer(
     reached = 0
     try:
         outcome, reached = await engine.run(snapshot, request)
-        if outcome.stream is not None:
+        if outcome.stream is None:
+            status, body, headers = rendered(dialect, request, outcome)
+            await send_body(send, status, body, request_id, headers=headers)
+        else:
             await relay(
                 send,
                 dialect,
@@ -110,8 +113,6 @@ async def _answer(
                 request_id=request_id,
                 client_gone=lambda: disconnects.departed(handler),
             )
-        else:
-            await send_outcome(send, dialect, request, outcome, request_id)
         return outcome, reached
     except asyncio.CancelledError:
         handler.uncancel()
@@ -126,9 +127,8 @@ async def _answer(
         disconnects.untrack(handler)
 
 
-async def send_outcome(
-    send: Send, dialect: Dialect, request: LLMRequest, outcome: Outcome, request_id: bytes
-) -> None:
+def rendered(dialect: Dialect, request: LLMRequest, outcome: Outcome) -> tuple[int, bytes, Headers]:
+    """Status, body and headers of a non-stream outcome, in the client's dialect."""
     request.response_started = True
     headers = served_by(request)
     if outcome.headers:
@@ -136,13 +136,10 @@ async def send_outcome(
     if outcome.error is not None:
         status, body = dialect.error(outcome.error)
         headers.extend(error_headers(outcome.error))
-        await send_body(send, status, body, request_id, headers=headers)
-    elif outcome.reply is not None:
-        await send_body(
-            send, outcome.status, dialect.render(request, outcome.reply), request_id, headers=headers
-        )
-    else:
-        await send_body(send, outcome.status, b"{}", request_id, headers=headers)
+        return status, body, headers
+    if outcome.reply is not None:
+        return outcome.status, dialect.render(request, outcome.reply), headers
+    return outcome.status, b"{}", headers
 
 
 async def send_error(send: Send, dialect: Dialect, error: GatewayError, request_id: bytes) -> None:
@@ -151,10 +148,23 @@ async def send_error(send: Send, dialect: Dialect, error: GatewayError, request_
 
 
 def served_by(request: LLMRequest) -> Headers:
-    """Which provider and upstream model served (or last failed) the request, in every dialect."""
-    if request.provider is None:
+    """Which provider and upstream model served (or last failed) the request, in every dialect.
+
+    The encoded pair is cached per (provider, model): the same few pairs serve most requests.
+    """
+    provider = request.provider
+    if provider is None:
         return []
-    return [
-        (b"x-asbru-provider", request.provider.encode()),
-        (b"x-asbru-model", (request.upstream_model or "").encode("utf-8", "replace")[:256]),
-    ]
+    key = (provider, request.upstream_model or "")
+    cached = _SERVED_BY.get(key)
+    if cached is None:
+        cached = (
+            (b"x-asbru-provider", provider.encode()),
+            (b"x-asbru-model", key[1].encode("utf-8", "replace")[:256]),
+        )
+        if len(_SERVED_BY) < 4096:
+            _SERVED_BY[key] = cached
+    return list(cached)
+
+
+_SERVED_BY: dict[tuple[str, str], tuple[tuple[bytes, bytes], tuple[bytes, bytes]]] = {}

@@ -108,13 +108,26 @@ def _check_messages(body: dict[str, Any]) -> None:
 
 
 def with_extra_fields(body: bytes, request: LLMRequest) -> bytes:
-    """Bifrost's ``extra_fields`` (provider, model_requested) added to a JSON object body, as bytes."""
+    """Bifrost's ``extra_fields`` (provider, model_requested) added to a JSON object body, as bytes.
+
+    Spliced in before the closing brace rather than re-serialising a body nobody else needs to
+    read; the encoded field is cached per (provider, model asked for).
+    """
     end = body.rfind(b"}")
-    if end <= 0 or request.provider is None:
+    provider = request.provider
+    if end <= 0 or provider is None:
         return body
-    extra = orjson.dumps({"provider": request.provider, "model_requested": request.requested_model})
-    separator = b"," if body[:end].rstrip()[-1:] != b"{" else b""
-    return body[:end] + separator + b'"extra_fields":' + extra + body[end:]
+    key = (provider, request.requested_model)
+    extra = _EXTRA_FIELDS.get(key)
+    if extra is None:
+        extra = b'"extra_fields":' + orjson.dumps({"provider": provider, "model_requested": key[1]})
+        if len(_EXTRA_FIELDS) < 4096:
+            _EXTRA_FIELDS[key] = extra
+    separator = b"," if body[end - 1 : end] != b"{" else b""
+    return body[:end] + separator + extra + body[end:]
+
+
+_EXTRA_FIELDS: dict[tuple[str, str], bytes] = {}
 
 
 class OpenAIChatRenderer:

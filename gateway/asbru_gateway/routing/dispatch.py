@@ -19,7 +19,6 @@ fails before sending anything still falls back; from then on the stream belongs 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -46,13 +45,13 @@ from asbru_gateway.pool.provider_runtime import ProviderRuntime, ResolvedKey
 from asbru_gateway.providers.base import StreamDecoder, Target, UpstreamRequest
 from asbru_gateway.providers.transport import UpstreamResponse, retry_after_seconds
 from asbru_gateway.routing.backoff import retry_delay
+from asbru_gateway.routing.deadlines import deadlines
 from asbru_gateway.routing.keys import choose_key
 from asbru_gateway.routing.plan import Candidate, Plan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Once = Callable[[LLMRequest, ProviderRuntime, Candidate, Attempt | None], Awaitable[T]]
-_NO_DEADLINE = contextlib.nullcontext()
 
 
 class UpstreamStream:
@@ -202,14 +201,8 @@ class Dispatcher:
                 await self._hooks.after_attempt(request, attempt)
             return result
 
-    async def _prepare(
-        self,
-        request: LLMRequest,
-        runtime: ProviderRuntime,
-        candidate: Candidate,
-        attempt: Attempt | None,
-        *,
-        stream: bool,
+    def _prepare(
+        self, request: LLMRequest, runtime: ProviderRuntime, candidate: Candidate, *, stream: bool
     ) -> tuple[Target, UpstreamRequest, bool]:
         """Key, target and upstream request of one attempt; True when it passes the native body."""
         key = choose_key(runtime, candidate.model)
@@ -217,17 +210,29 @@ class Dispatcher:
         api_key = key.value.reveal() if key is not None else None
         target = Target(runtime.base_url, candidate.model, api_key, runtime.config)
         upstream, native = build_upstream(request, runtime, target, stream=stream)
-        if attempt is not None and self._hooks is not None:
-            attempt.key, attempt.url = request.key_name, upstream.url
-            await self._hooks.before_attempt(request, attempt)
-            if attempt.key != request.key_name:
-                key = pinned_key(runtime, attempt.key)
-                request.key_name = key.name
-                target.api_key = key.value.reveal()
-                upstream, native = build_upstream(request, runtime, target, stream=stream)
-            if attempt.headers:
-                upstream.headers = {**upstream.headers, **_safe_headers(attempt.headers)}
         return target, upstream, native
+
+    async def _before_attempt(
+        self,
+        request: LLMRequest,
+        runtime: ProviderRuntime,
+        target: Target,
+        upstream: UpstreamRequest,
+        attempt: Attempt,
+    ) -> tuple[UpstreamRequest, bool]:
+        """The attempt hooks, before the call: extra headers (this attempt only) or a pinned key."""
+        assert self._hooks is not None
+        attempt.key, attempt.url = request.key_name, upstream.url
+        await self._hooks.before_attempt(request, attempt)
+        native = request.native is not None and request.native_format in runtime.native_formats
+        if attempt.key != request.key_name:
+            key = pinned_key(runtime, attempt.key)
+            request.key_name = key.name
+            target.api_key = key.value.reveal()
+            upstream, native = build_upstream(request, runtime, target, stream=attempt.stream)
+        if attempt.headers:
+            upstream.headers = {**upstream.headers, **_safe_headers(attempt.headers)}
+        return upstream, native
 
     async def _send(
         self, request: LLMRequest, runtime: ProviderRuntime, upstream: UpstreamRequest, *, stream: bool
@@ -246,30 +251,39 @@ class Dispatcher:
     async def _call_once(
         self, request: LLMRequest, runtime: ProviderRuntime, candidate: Candidate, attempt: Attempt | None
     ) -> Reply:
-        """One non-streaming attempt: a pool slot for its whole length, within the request's deadline."""
+        """One non-streaming attempt: a pool slot for its whole length, within the request's deadline.
+
+        The per-attempt timeout is aiohttp's (``request_timeout_s``); the request's deadline is
+        watched too only when it is the nearer of the two (a retry or a fallback late in the request).
+        """
         budget = _remaining(request)
-        limit = asyncio.timeout(budget) if budget < runtime.config.network.request_timeout_s else _NO_DEADLINE
+        watch = budget < runtime.config.network.request_timeout_s
+        task = _watched(budget) if watch else None
         try:
-            async with limit:
-                await runtime.pool.acquire()
+            await runtime.pool.acquire()
+            try:
+                target, upstream, native = self._prepare(request, runtime, candidate, stream=False)
+                if attempt is not None:
+                    upstream, native = await self._before_attempt(request, runtime, target, upstream, attempt)
+                started = time.perf_counter()
+                response = await self._send(request, runtime, upstream, stream=False)
                 try:
-                    target, upstream, native = await self._prepare(
-                        request, runtime, candidate, attempt, stream=False
-                    )
-                    started = time.perf_counter()
-                    response = await self._send(request, runtime, upstream, stream=False)
-                    try:
-                        body = await response.read()
-                    finally:
-                        response.release()
-                    request.upstream_latency_s = time.perf_counter() - started
-                    reply = read_reply(request, runtime, target, body, native=native)
-                    request.usage = reply.usage
-                    return reply
+                    body = await response.read()
                 finally:
-                    runtime.pool.release()
-        except TimeoutError:
+                    response.release()
+                request.upstream_latency_s = time.perf_counter() - started
+                reply = read_reply(request, runtime, target, body, native=native)
+                request.usage = reply.usage
+                return reply
+            finally:
+                runtime.pool.release()
+        except asyncio.CancelledError:
+            if task is None or not deadlines().unwatch(task):
+                raise
             raise _deadline(request) from None
+        finally:
+            if task is not None and deadlines().unwatch(task):
+                await deadlines().absorb()  # the deadline fired as the answer arrived: keep the answer
 
     async def _stream_once(
         self, request: LLMRequest, runtime: ProviderRuntime, candidate: Candidate, attempt: Attempt | None
@@ -281,38 +295,46 @@ class Dispatcher:
         """
         first_token_s = runtime.config.network.first_token_timeout_s
         budget = min(first_token_s, _remaining(request))
+        task = _watched(budget)
         await runtime.pool.acquire()
         handed_over = False
         try:
+            target, upstream, native = self._prepare(request, runtime, candidate, stream=True)
+            if attempt is not None:
+                upstream, native = await self._before_attempt(request, runtime, target, upstream, attempt)
+            started = time.perf_counter()
+            response = await self._send(request, runtime, upstream, stream=True)
             try:
-                async with asyncio.timeout(budget):
-                    target, upstream, native = await self._prepare(
-                        request, runtime, candidate, attempt, stream=True
-                    )
-                    started = time.perf_counter()
-                    response = await self._send(request, runtime, upstream, stream=True)
-                    try:
-                        decoder = stream_decoder(request, runtime, target, native=native)
-                        chunks = response.iter_chunks()
-                        first = await _first_items(chunks, decoder)
-                    except BaseException:
-                        response.release()
-                        raise
-            except TimeoutError:
-                if budget < first_token_s:
-                    raise _deadline(request) from None
-                raise UpstreamTimeoutError(
-                    f"upstream sent no first event within {first_token_s:g} s"
-                ) from None
+                decoder = stream_decoder(request, runtime, target, native=native)
+                chunks = response.iter_chunks()
+                first = await _first_items(chunks, decoder)
+            except BaseException:
+                response.release()
+                raise
             if decoder.failed and not first:
                 response.release()
                 raise _before_first(runtime, decoder)
             request.upstream_latency_s = time.perf_counter() - started
             handed_over = True
             return UpstreamStream(first, chunks, decoder, response, runtime)
+        except asyncio.CancelledError:
+            if not deadlines().unwatch(task):
+                raise
+            if budget < first_token_s:
+                raise _deadline(request) from None
+            raise UpstreamTimeoutError(f"upstream sent no first event within {first_token_s:g} s") from None
         finally:
             if not handed_over:
                 runtime.pool.release()
+            if deadlines().unwatch(task):
+                await deadlines().absorb()  # the deadline fired as the first event arrived
+
+
+def _watched(seconds: float) -> asyncio.Task[object]:
+    task = asyncio.current_task()
+    assert task is not None
+    deadlines().watch(task, seconds)
+    return task
 
 
 def _remaining(request: LLMRequest) -> float:

@@ -36,7 +36,20 @@ async def run(snapshot: Snapshot, request: LLMRequest) -> tuple[Outcome, int]:
         if outcome.stream is not None and not request.stream:
             outcome = Outcome(outcome.status, error=_STREAM_TO_NON_STREAM, headers=outcome.headers)
     else:
-        outcome = await _dispatch(snapshot, request)
+        try:
+            plan = snapshot.routes.plan(request.model, request.fallbacks, request.family)
+            if request.stream:
+                if pipeline.has_chunk_hooks:
+                    request.edit()  # chunk hooks see core chunks: translate rather than pass through
+                outcome = Outcome(200, stream=await snapshot.dispatcher.stream(request, plan))
+            elif request.operation == COUNT_TOKENS and not _counts_natively(
+                snapshot, request, plan.candidates
+            ):
+                outcome = Outcome(200, reply=_estimate(request))
+            else:
+                outcome = Outcome(200, reply=await snapshot.dispatcher.call(request, plan))
+        except GatewayError as error:
+            outcome = Outcome(error.status, error=error)
     if outcome.stream is None and pipeline.has_post_hooks:
         outcome = await pipeline.post(request, outcome, reached)
     request.metric_model = snapshot.routes.model_label(request.upstream_model)
@@ -46,20 +59,6 @@ async def run(snapshot: Snapshot, request: LLMRequest) -> tuple[Outcome, int]:
 _STREAM_TO_NON_STREAM = GatewayError(
     "a plugin answered a non-stream request with a stream", code="plugin_answer_mismatch"
 )
-
-
-async def _dispatch(snapshot: Snapshot, request: LLMRequest) -> Outcome:
-    try:
-        plan = snapshot.routes.plan(request.model, request.fallbacks, request.family)
-        if request.stream:
-            if snapshot.pipeline.has_chunk_hooks:
-                request.edit()  # chunk hooks see core chunks: translate rather than pass through
-            return Outcome(200, stream=await snapshot.dispatcher.stream(request, plan))
-        if request.operation == COUNT_TOKENS and not _counts_natively(snapshot, request, plan.candidates):
-            return Outcome(200, reply=_estimate(request))
-        return Outcome(200, reply=await snapshot.dispatcher.call(request, plan))
-    except GatewayError as error:
-        return Outcome(error.status, error=error)
 
 
 def _counts_natively(snapshot: Snapshot, request: LLMRequest, candidates: tuple[object, ...]) -> bool:

@@ -35,8 +35,9 @@ class AsbruHttpProtocol(HttpToolsProtocol):
     def __init__(self, config: Any, server_state: Any, app_state: Any, _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits: ServerLimits = getattr(config, "asbru_limits", None) or ServerLimits()
+        self._guard = guard_for(self.loop)
         self._phase = _HEADERS
-        self._since = 0.0
+        self._since = 0
         self._header_bytes = 0
         self._waiting = False
         """True between a request's first byte and its last header (the header deadline runs)."""
@@ -45,21 +46,21 @@ class AsbruHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._enter(_HEADERS)
         self._waiting = True  # a connection that sends nothing is held to the header deadline too
-        guard_for(self.loop).add(self, self.loop)
+        self._guard.add(self, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        guard_for(self.loop).discard(self)
+        self._guard.discard(self)
         super().connection_lost(exc)
 
     def _enter(self, phase: int) -> None:
         self._phase = phase
-        self._since = self.loop.time()
+        self._since = self._guard.tick
 
     def data_received(self, data: bytes) -> None:
         if self._phase == _HEADERS:
             if not self._waiting:
                 self._waiting = True
-                self._since = self.loop.time()
+                self._since = self._guard.tick
             end = data.find(b"\r\n\r\n")
             size = self._header_bytes + (len(data) if end < 0 else end)
             if size > self.limits.max_header_bytes:
@@ -69,7 +70,8 @@ class AsbruHttpProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
-        self._enter(_BODY)
+        self._phase = _BODY
+        self._since = self._guard.tick
         self._waiting = False
         super().on_headers_complete()
 
@@ -93,12 +95,14 @@ class AsbruHttpProtocol(HttpToolsProtocol):
             self._phase = _HEADERS
             self._header_bytes = 0
 
-    def check_deadline(self, now: float) -> None:
+    def check_deadline(self, tick: int) -> None:
+        """Ticks are ~1 s apart: a phase is over its limit once a full limit's worth of ticks passed."""
         if self.transport.is_closing():
             return
-        if self._phase == _HEADERS and self._waiting and now - self._since > self.limits.header_timeout_s:
+        waited = (tick - self._since - 1) * self._guard.INTERVAL_S
+        if self._phase == _HEADERS and self._waiting and waited >= self.limits.header_timeout_s:
             self._refuse(408, "the request's headers did not arrive in time", "request_timeout")
-        elif self._phase == _BODY and now - self._since > self.limits.body_timeout_s:
+        elif self._phase == _BODY and waited >= self.limits.body_timeout_s:
             if self.cycle is not None and self.cycle.response_started:
                 self.transport.close()
             else:
