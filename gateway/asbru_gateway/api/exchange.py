@@ -122,7 +122,7 @@ async def send_outcome(
     if outcome.headers:
         headers.extend(outcome.headers)
     if outcome.error is not None:
-        status, body = dialect.error(outcome.error)
+        status, body = dialect.error(outcome.error, request_id.decode())
         headers.extend(error_headers(outcome.error))
         await send_body(send, status, body, request_id, headers=headers)
     elif outcome.reply is not None:
@@ -134,7 +134,7 @@ async def send_outcome(
 
 
 async def send_error(send: Send, dialect: Dialect, error: GatewayError, request_id: bytes) -> None:
-    status, body = dialect.error(error)
+    status, body = dialect.error(error, request_id.decode())
     await send_body(send, status, body, request_id, headers=error_headers(error))
 
 
