@@ -119,7 +119,33 @@ def _thinking(value: Any, core: dict[str, Any]) -> None:
         raise UnsupportedError(
             f"thinking type {kind!r} cannot be translated for a non-Anthropic model", param="thinking.type"
         )
+    if value.get("display") not in (None, "summarized"):  # the core shows reasoning as it comes
+        raise UnsupportedError(
+            "thinking.display cannot be translated for a non-Anthropic model", param="thinking.display"
+        )
     core["thinking"] = {"budget_tokens": positive_int(value.get("budget_tokens"), "thinking.budget_tokens")}
+
+
+def _output_config(value: Any, core: dict[str, Any]) -> None:
+    """Structured output (``format: {type: json_schema, schema}``) -> the core ``response_format``."""
+    if not isinstance(value, dict):
+        raise InvalidRequestError("output_config: must be an object", param="output_config")
+    for name, item in value.items():
+        if item is not None and name != "format":
+            raise UnsupportedError(
+                f"output_config.{name} cannot be translated for a non-Anthropic model",
+                param=f"output_config.{name}",
+            )
+    output = value.get("format")
+    if output is None:
+        return
+    schema = output.get("schema") if isinstance(output, dict) else None
+    if not isinstance(output, dict) or output.get("type") != "json_schema" or not isinstance(schema, dict):
+        raise InvalidRequestError(
+            "output_config.format: must be {'type': 'json_schema', 'schema': {...}}",
+            param="output_config.format",
+        )
+    core["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
 
 def _service_tier(value: Any, core: dict[str, Any]) -> None:
@@ -205,6 +231,7 @@ _OPTIONS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
     "stream": _stream,
     "metadata": _metadata,
     "thinking": _thinking,
+    "output_config": _output_config,
     "service_tier": _service_tier,
     "tools": _tools,
     "tool_choice": _tool_choice,
