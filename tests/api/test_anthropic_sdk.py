@@ -12,7 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.conformance.adapters import ADAPTERS, Upstreams, all_upstreams
+from tests.api.anthropic_fixtures import WEATHER, upstreams_with_keys
+from tests.conformance.adapters import ADAPTERS, Upstreams
 from tests.conftest import TEST_KEYS
 from tests.fakes import scenarios as sc
 from tests.fakes.anthropic import sse, stream_events
@@ -21,20 +22,12 @@ from tests.gateway_server import RunningGateway, run_gateway
 
 PROVIDERS = [adapter.name for adapter in ADAPTERS]
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
-WEATHER: Any = {
-    "name": sc.TOOL_NAME,
-    "description": "Weather in a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
 
 
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[Upstreams]:
-    with pytest.MonkeyPatch.context() as patch:  # the function-scoped key fixture comes too late here
-        for name, value in TEST_KEYS.items():
-            patch.setenv(name, value)
-        with all_upstreams() as running:
-            yield running
+    with upstreams_with_keys() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -306,20 +299,30 @@ CONVERSATION: Any = [
 ]  # fmt: skip
 
 
-def test_translated_to_openai(client: anthropic.Anthropic, upstreams: Upstreams) -> None:
+def converse(client: anthropic.Anthropic, upstreams: Upstreams, provider: str, **options: Any) -> Any:
+    """The whole ``CONVERSATION`` to ``provider``; returns the body that provider's fake received."""
     message = client.messages.create(
-        model="openai/gpt-4o",
+        model=f"{provider}/model-x",
         max_tokens=300,
         system="You are terse.",
         messages=CONVERSATION,
         tools=[WEATHER],
+        **options,
+    )
+    assert message.content[0].text == sc.TEXT  # type: ignore[union-attr]
+    return last(upstreams, provider).json
+
+
+def test_translated_to_openai(client: anthropic.Anthropic, upstreams: Upstreams) -> None:
+    sent = converse(
+        client,
+        upstreams,
+        "openai",
         tool_choice={"type": "auto"},
         stop_sequences=["END"],
         metadata={"user_id": "u-9"},
         extra_body={"temperature": 0.5},  # the SDK 2.x no longer has sampling parameters; the API does
     )
-    assert message.content[0].text == sc.TEXT  # type: ignore[union-attr]
-    sent = last(upstreams, "openai").json
     assert sent["messages"] == [
         {"role": "system", "content": "You are terse."},
         {
@@ -353,16 +356,7 @@ def test_translated_to_openai(client: anthropic.Anthropic, upstreams: Upstreams)
 
 
 def test_translated_to_gemini(client: anthropic.Anthropic, upstreams: Upstreams) -> None:
-    message = client.messages.create(
-        model="gemini/gemini-x",
-        max_tokens=300,
-        system="You are terse.",
-        messages=CONVERSATION,
-        tools=[WEATHER],
-        extra_body={"top_k": 20},
-    )
-    assert message.content[0].text == sc.TEXT  # type: ignore[union-attr]
-    sent = last(upstreams, "gemini").json
+    sent = converse(client, upstreams, "gemini")
     assert sent["systemInstruction"]["parts"] == [{"text": "You are terse."}]
     assert [content["role"] for content in sent["contents"]] == ["user", "model", "user"]
     user_parts = sent["contents"][0]["parts"]

@@ -4,33 +4,24 @@ invoke, stream, and a tool call (JSON and streamed), with the echo provider and 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 
-from tests.conformance.adapters import Upstreams, all_upstreams
-from tests.conftest import TEST_KEYS
+from tests.api.anthropic_fixtures import WEATHER, upstreams_with_keys
+from tests.conformance.adapters import Upstreams
 from tests.fakes import scenarios as sc
 from tests.gateway_server import RunningGateway, run_gateway
 
 PREFIXES = ["/anthropic", "/langchain"]
 PROVIDERS = ["anthropic", "openai", "gemini"]
-WEATHER: Any = {
-    "name": sc.TOOL_NAME,
-    "description": "Weather in a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
 
 
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[Upstreams]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in TEST_KEYS.items():
-            patch.setenv(name, value)
-        with all_upstreams() as running:
-            yield running
+    with upstreams_with_keys() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

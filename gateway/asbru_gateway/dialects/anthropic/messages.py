@@ -26,7 +26,7 @@ Nothing here mutates the client's body: a fallback to an Anthropic provider stil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -84,9 +84,7 @@ def _user(content: object, param: str) -> list[Message]:
         return [{"role": "user", "content": content}]
     out: list[Message] = []
     pending: list[ContentPart] = []
-    for index, block in enumerate(_blocks(content, param)):
-        where = f"{param}.content[{index}]"
-        kind = _kind(block, where)
+    for kind, block, where in _typed_blocks(content, f"{param}.content"):
         if kind == "tool_result":
             if pending:
                 out.append({"role": "user", "content": _compact(pending)})
@@ -152,10 +150,7 @@ def _tool_message(block: Block, param: str) -> Message:
     elif isinstance(content, str):
         parts = [{"type": "text", "text": content}]
     else:
-        parts = [
-            _part(item, _kind(item, f"{where}[{index}]"), f"{where}[{index}]")
-            for index, item in enumerate(_blocks(content, where))
-        ]
+        parts = [_part(item, kind, place) for kind, item, place in _typed_blocks(content, where)]
     is_error = block.get("is_error")
     if is_error not in (None, False, True):
         raise InvalidRequestError("is_error must be a boolean", param=f"{param}.is_error")
@@ -182,9 +177,7 @@ def _assistant(content: object, param: str) -> Message | None:
         return {"role": "assistant", "content": content}
     texts: list[str] = []
     calls: list[ToolCall] = []
-    for index, block in enumerate(_blocks(content, param)):
-        where = f"{param}.content[{index}]"
-        kind = _kind(block, where)
+    for kind, block, where in _typed_blocks(content, f"{param}.content"):
         if kind == "text":
             texts.append(_text_part(block, where)["text"])
         elif kind == "tool_use":
@@ -221,10 +214,13 @@ def _tool_call(block: Block, param: str) -> ToolCall:
 # --- shared ---------------------------------------------------------------------------------------
 
 
-def _blocks(content: object, param: str) -> list[Any]:
+def _typed_blocks(content: object, param: str) -> Iterator[tuple[str, Block, str]]:
+    """Each block of a ``content`` list as (type, block, its param path), checked to be a typed object."""
     if not isinstance(content, list):
-        raise InvalidRequestError("content must be a string or a list of blocks", param=f"{param}.content")
-    return content
+        raise InvalidRequestError("content must be a string or a list of blocks", param=param)
+    for index, block in enumerate(content):
+        where = f"{param}[{index}]"
+        yield _kind(block, where), block, where
 
 
 def _kind(block: object, param: str) -> str:

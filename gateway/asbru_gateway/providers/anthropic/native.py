@@ -25,7 +25,7 @@ from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import GatewayError, UpstreamProtocolError
 from asbru_gateway.providers.anthropic.errors import stream_error
 from asbru_gateway.providers.anthropic.request import anthropic_tool
-from asbru_gateway.providers.anthropic.response import TokenCounts
+from asbru_gateway.providers.anthropic.response import TokenCounts, counts_of
 from asbru_gateway.providers.sse import SSEBuffer, parse_event
 
 NATIVE_FORMATS = frozenset({ANTHROPIC_MESSAGES, ANTHROPIC_COUNT_TOKENS})
@@ -62,13 +62,8 @@ def native_reply(format: str, body: bytes) -> Reply:
         or not isinstance(data.get("content"), list)
     ):
         raise UpstreamProtocolError("upstream answered with JSON that is not an Anthropic message")
-    usage = None
-    raw_usage = data.get("usage")
-    if isinstance(raw_usage, dict):
-        counts = TokenCounts()
-        counts.update(raw_usage)
-        usage = counts.usage()
-    return Reply(body, data=data, format=format, usage=usage)
+    counts = counts_of(data)
+    return Reply(body, data=data, format=format, usage=counts.usage() if counts else None)
 
 
 def _is_count(value: object) -> bool:
