@@ -203,6 +203,14 @@ def test_models(client: anthropic.Anthropic) -> None:
     assert all(model.type == "model" and model.display_name == model.id for model in models)
 
 
+def test_models_under_a_shared_prefix_answer_in_the_callers_shape(gateway: RunningGateway) -> None:
+    """``/langchain/v1/models`` serves OpenAI and Anthropic clients; ``anthropic-version`` tells which."""
+    with anthropic.Anthropic(base_url=gateway.url + "/langchain", api_key="k", max_retries=0) as sdk:
+        assert [model.id for model in sdk.models.list()] == ["claude", "echo/echo"]
+    openai_shape = httpx.get(gateway.url + "/langchain/v1/models").json()
+    assert openai_shape["object"] == "list" and "has_more" not in openai_shape
+
+
 def test_bare_name_and_route_reach_the_anthropic_provider(
     client: anthropic.Anthropic, upstreams: Upstreams
 ) -> None:

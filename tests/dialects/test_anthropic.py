@@ -403,7 +403,7 @@ def test_fields_the_core_cannot_carry_are_refused_by_name(fields: dict[str, Any]
     error = refused(**fields)
     assert isinstance(error, UnsupportedError)
     assert error.param == param
-    assert "non-Anthropic" in error.message
+    assert "only an Anthropic model takes it" in error.message
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ What needs more than renaming:
 - images: a ``base64`` source becomes a ``data:`` URL, a ``url`` source stays a URL.
 
 Block fields the core cannot carry (``cache_control``, ``citations``, document and server-tool
-blocks, ``file`` image sources) raise ``UnsupportedError`` naming the field: these only ever run
-when the request cannot pass through to an Anthropic provider, so the client learns that the field
-would be lost instead of losing it. Two things are translated rather than refused:
+blocks, ``file`` image sources) raise ``UnsupportedError`` naming the field (``untranslatable``):
+these only ever run when the request cannot pass through to an Anthropic provider, so the client
+learns that the field would be lost instead of losing it. Two things are translated rather than refused:
 
 - ``thinking`` / ``redacted_thinking`` blocks in earlier assistant turns are left out: they are
   Anthropic's signed record of its own reasoning, input no other provider takes (OpenAI's chat API
@@ -102,9 +102,7 @@ def _part(block: Block, kind: str, param: str) -> ContentPart:
         return _text_part(block, param)
     if kind == "image":
         return _image_part(block, param)
-    raise UnsupportedError(
-        f"content block type {kind!r} cannot be translated for a non-Anthropic model", param=f"{param}.type"
-    )
+    raise untranslatable(f"content block type {kind!r}", f"{param}.type")
 
 
 def _text_part(block: Block, param: str) -> ContentPart:
@@ -132,9 +130,7 @@ def _image_part(block: Block, param: str) -> ContentPart:
         if not isinstance(url, str) or not url:
             raise InvalidRequestError("a url image source needs a url", param=f"{where}.url")
         return {"type": "image_url", "image_url": {"url": url}}
-    raise UnsupportedError(
-        f"image source type {kind!r} cannot be translated for a non-Anthropic model", param=f"{where}.type"
-    )
+    raise untranslatable(f"image source type {kind!r}", f"{where}.type")
 
 
 def _tool_message(block: Block, param: str) -> Message:
@@ -183,10 +179,7 @@ def _assistant(content: object, param: str) -> Message | None:
         elif kind == "tool_use":
             calls.append(_tool_call(block, where))
         elif kind not in _REASONING_BLOCKS:
-            raise UnsupportedError(
-                f"assistant content block type {kind!r} cannot be translated for a non-Anthropic model",
-                param=f"{where}.type",
-            )
+            raise untranslatable(f"assistant content block type {kind!r}", f"{where}.type")
     if not texts and not calls:
         return None
     message: Message = {"role": "assistant", "content": "".join(texts) if texts else None}
@@ -236,9 +229,16 @@ def _only(block: Block, allowed: frozenset[str], param: str) -> None:
     """Refuse fields of a block that the core has no place for (``cache_control``, ``citations``...)."""
     for name, value in block.items():
         if name not in allowed and value is not None:
-            raise UnsupportedError(
-                f"{name!r} cannot be translated for a non-Anthropic model", param=f"{param}.{name}"
-            )
+            raise untranslatable(f"{name!r}", f"{param}.{name}")
+
+
+def untranslatable(what: str, param: str) -> UnsupportedError:
+    """The 400 for input only Anthropic's API has, when the request must be translated: for a model
+    of another family, or for a plugin that reads (or edits) the core request."""
+    return UnsupportedError(
+        f"{what} cannot be translated out of Anthropic's format: only an Anthropic model takes it",
+        param=param,
+    )
 
 
 def _compact(parts: list[ContentPart]) -> str | list[ContentPart]:

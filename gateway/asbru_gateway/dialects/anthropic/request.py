@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from asbru_gateway.core.schema import Tool
-from asbru_gateway.dialects.anthropic.messages import core_messages
-from asbru_gateway.errors import InvalidRequestError, UnsupportedError
+from asbru_gateway.dialects.anthropic.messages import core_messages, untranslatable
+from asbru_gateway.errors import InvalidRequestError
 
 ROLES = ("user", "assistant")
 
@@ -50,7 +50,7 @@ def chat_to_core(body: dict[str, Any]) -> dict[str, Any]:
             continue
         option = _OPTIONS.get(name)
         if option is None:
-            raise UnsupportedError(f"{name!r} cannot be translated for a non-Anthropic model", param=name)
+            raise untranslatable(f"{name!r}", name)
         option(value, core)
     return core
 
@@ -102,9 +102,7 @@ def _metadata(value: Any, core: dict[str, Any]) -> None:
         if item is None:
             continue
         if name != "user_id":
-            raise UnsupportedError(
-                f"metadata.{name} cannot be translated for a non-Anthropic model", param=f"metadata.{name}"
-            )
+            raise untranslatable(f"metadata.{name}", f"metadata.{name}")
         if not isinstance(item, str):
             raise InvalidRequestError("metadata.user_id: must be a string", param="metadata.user_id")
         core["user"] = item
@@ -116,13 +114,9 @@ def _thinking(value: Any, core: dict[str, Any]) -> None:
     if kind == "disabled":
         return
     if kind != "enabled":
-        raise UnsupportedError(
-            f"thinking type {kind!r} cannot be translated for a non-Anthropic model", param="thinking.type"
-        )
+        raise untranslatable(f"thinking type {kind!r}", "thinking.type")
     if value.get("display") not in (None, "summarized"):  # the core shows reasoning as it comes
-        raise UnsupportedError(
-            "thinking.display cannot be translated for a non-Anthropic model", param="thinking.display"
-        )
+        raise untranslatable("thinking.display", "thinking.display")
     core["thinking"] = {"budget_tokens": positive_int(value.get("budget_tokens"), "thinking.budget_tokens")}
 
 
@@ -132,10 +126,7 @@ def _output_config(value: Any, core: dict[str, Any]) -> None:
         raise InvalidRequestError("output_config: must be an object", param="output_config")
     for name, item in value.items():
         if item is not None and name != "format":
-            raise UnsupportedError(
-                f"output_config.{name} cannot be translated for a non-Anthropic model",
-                param=f"output_config.{name}",
-            )
+            raise untranslatable(f"output_config.{name}", f"output_config.{name}")
     output = value.get("format")
     if output is None:
         return
@@ -150,9 +141,7 @@ def _output_config(value: Any, core: dict[str, Any]) -> None:
 
 def _service_tier(value: Any, core: dict[str, Any]) -> None:
     if value != "auto":
-        raise UnsupportedError(
-            f"service_tier {value!r} cannot be translated for a non-Anthropic model", param="service_tier"
-        )
+        raise untranslatable(f"service_tier {value!r}", "service_tier")
 
 
 def _tools(value: Any, core: dict[str, Any]) -> None:
@@ -171,14 +160,10 @@ def _tool(tool: object, param: str) -> Tool:
         raise InvalidRequestError(f"{param}: must be an object", param=param)
     kind = tool.get("type")
     if kind not in (None, "custom"):
-        raise UnsupportedError(
-            f"tool type {kind!r} cannot be translated for a non-Anthropic model", param=f"{param}.type"
-        )
+        raise untranslatable(f"tool type {kind!r}", f"{param}.type")
     for name, item in tool.items():
         if name not in _TOOL_FIELDS and item is not None:
-            raise UnsupportedError(
-                f"{name!r} cannot be translated for a non-Anthropic model", param=f"{param}.{name}"
-            )
+            raise untranslatable(f"{name!r}", f"{param}.{name}")
     name, schema = tool.get("name"), tool.get("input_schema")
     if not isinstance(name, str) or not name:
         raise InvalidRequestError(f"{param}.name: required", param=f"{param}.name")

@@ -92,7 +92,7 @@ class AnthropicPassthroughDecoder:
             event = self._event(raw)
             if event is not None:
                 out.append(event)
-        return [b"".join(out)] if out else []
+        return [out[0] if len(out) == 1 else b"".join(out)] if out else []
 
     def finish(self) -> list[StreamItem]:
         rest = self._sse.rest()
@@ -103,11 +103,11 @@ class AnthropicPassthroughDecoder:
 
     def _event(self, raw: bytes) -> bytes | None:
         """The event to forward (always starting ``event:``), or None (comments, errors)."""
-        parsed = parse_event(raw)
-        if not parsed.data:
+        data = _data(raw)
+        if not data:
             return None  # comments and data-less keep-alives carry nothing
         try:
-            payload = orjson.loads(parsed.data)
+            payload = orjson.loads(data)
         except orjson.JSONDecodeError:
             self._fail(UpstreamProtocolError("upstream sent a stream event that is not JSON"))
             return None
@@ -129,7 +129,7 @@ class AnthropicPassthroughDecoder:
             return raw + b"\n\n"
         # Data-only framing, or a comment line first: re-framed with its name first, which is how
         # clients dispatch on it and how the dialect tells Anthropic events from core ones.
-        return b"event: " + kind.encode() + b"\ndata: " + parsed.data + b"\n\n"
+        return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
     def _record(self, raw: object) -> None:
         if isinstance(raw, dict):
@@ -140,3 +140,15 @@ class AnthropicPassthroughDecoder:
         """Stop here: nothing of a stream that went wrong reaches the client after this point."""
         self.failed = True
         self.error = error
+
+
+def _data(raw: bytes) -> bytes:
+    """An event's ``data`` payload; Anthropic's own two-line framing without the general parser."""
+    newline = raw.find(b"\n")
+    if (
+        raw.startswith(b"event:")
+        and raw.startswith(b"data: ", newline + 1)
+        and raw.find(b"\n", newline + 1) < 0
+    ):
+        return raw[newline + 7 :]
+    return parse_event(raw).data
