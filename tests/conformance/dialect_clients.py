@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
+import anthropic
 import openai
 
 from tests.fakes import scenarios as sc
@@ -140,4 +141,77 @@ class OpenAIChatClient:
         raise AssertionError("the SDK did not raise")
 
 
+class AnthropicClient:
+    """``anthropic`` SDK, ``messages`` at ``/anthropic``."""
+
+    id = "anthropic.messages"
+    FINISH: ClassVar[dict[str | None, str]] = {
+        "end_turn": "stop",
+        "stop_sequence": "stop",
+        "max_tokens": "length",
+        "tool_use": "tool_calls",
+        "refusal": "content_filter",
+    }
+    TOOL: ClassVar[Any] = {"name": sc.TOOL_NAME, "description": "Weather", "input_schema": WEATHER_SCHEMA}
+
+    def _client(self, gateway_url: str) -> anthropic.Anthropic:
+        return anthropic.Anthropic(base_url=gateway_url + "/anthropic", api_key="client-key", max_retries=0)
+
+    def chat(self, gateway_url: str, model: str) -> Answer:
+        with self._client(gateway_url) as client:
+            message = client.messages.create(
+                model=model, max_tokens=256, messages=[{"role": "user", "content": QUESTION}]
+            )
+        text = "".join(block.text for block in message.content if block.type == "text")
+        return Answer(
+            text,
+            self.FINISH.get(message.stop_reason, str(message.stop_reason)),
+            input_tokens=message.usage.input_tokens,
+            output_tokens=message.usage.output_tokens,
+        )
+
+    def stream(self, gateway_url: str, model: str) -> Answer:
+        with (
+            self._client(gateway_url) as client,
+            client.messages.stream(
+                model=model, max_tokens=256, messages=[{"role": "user", "content": QUESTION}]
+            ) as stream,
+        ):
+            pieces = list(stream.text_stream)
+            final = stream.get_final_message()
+        return Answer(
+            "".join(pieces), self.FINISH.get(final.stop_reason, str(final.stop_reason)), len(pieces)
+        )
+
+    def tool_call(self, gateway_url: str, model: str, *, stream: bool) -> ToolCall:
+        messages: Any = [{"role": "user", "content": QUESTION}]
+        with self._client(gateway_url) as client:
+            if stream:
+                with client.messages.stream(
+                    model=model, max_tokens=256, messages=messages, tools=[self.TOOL]
+                ) as events:
+                    message = events.get_final_message()
+            else:
+                message = client.messages.create(
+                    model=model, max_tokens=256, messages=messages, tools=[self.TOOL]
+                )
+        call = next(block for block in message.content if block.type == "tool_use")
+        finish = self.FINISH.get(message.stop_reason, str(message.stop_reason))
+        return ToolCall(call.name, dict(call.input), finish)  # type: ignore[arg-type]
+
+    def error(self, gateway_url: str, model: str) -> Failure:
+        with self._client(gateway_url) as client:
+            try:
+                client.messages.create(
+                    model=model, max_tokens=16, messages=[{"role": "user", "content": QUESTION}]
+                )
+            except anthropic.APIStatusError as error:
+                body = error.body if isinstance(error.body, dict) else {}
+                detail = body.get("error") if isinstance(body.get("error"), dict) else {}
+                assert body.get("type") == "error", body
+                return Failure(error.status_code, str(detail.get("message", "")))
+        raise AssertionError("the SDK did not raise")
+
+
 CLIENTS: list[DialectClient] = [OpenAIChatClient()]
+CLIENTS.append(AnthropicClient())

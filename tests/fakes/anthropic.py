@@ -1,4 +1,5 @@
-"""A fake Anthropic Messages API: ``POST /v1/messages``, playing the shared scenarios (``scenarios.py``).
+"""A fake Anthropic Messages API: ``POST /v1/messages`` and ``/v1/messages/count_tokens`` (which answers
+``scenarios.PROMPT_TOKENS``), playing the shared scenarios (``scenarios.py``).
 
 It speaks Anthropic's documented wire format (checked against the official ``anthropic`` SDK in
 ``tests/providers/test_anthropic_translator.py``): JSON ``message`` objects, ``{"type": "error", ...}``
@@ -48,17 +49,13 @@ def make_app(recorder: Recorder) -> web.Application:
 
     async def messages(request: web.Request) -> web.StreamResponse:
         recorded = await recorder.record(request)
-        if not _api_key(request) or not request.headers.get("anthropic-version"):
-            return error_response(401, "x-api-key and anthropic-version headers are required")
         body = recorded.json
-        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-            return error_response(400, "model: Field required")
+        refusal = _refusal(request, body)
+        if refusal is not None:
+            return refusal
         if not isinstance(body.get("max_tokens"), int):
             return error_response(400, "max_tokens: Field required")
         model = body["model"]
-        status = scenarios.error_status(model)
-        if status is not None:
-            return error_response(status, scenarios.ERROR_MESSAGE)
         if model == "hang":
             await request.app[_HANG].wait()  # set when the fake shuts down
             return error_response(503, "fake upstream shut down")
@@ -66,7 +63,15 @@ def make_app(recorder: Recorder) -> web.Application:
             return await stream(request, model)
         return web.json_response(message(model), dumps=_dumps)
 
+    async def count_tokens(request: web.Request) -> web.Response:
+        recorded = await recorder.record(request)
+        refusal = _refusal(request, recorded.json)
+        if refusal is not None:
+            return refusal
+        return web.json_response({"input_tokens": scenarios.PROMPT_TOKENS}, dumps=_dumps)
+
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.on_shutdown.append(release_hangs)
     return app
 
@@ -121,9 +126,20 @@ def message(model: str) -> dict[str, Any]:
 
 
 def stream_events(model: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The streamed answer of the scenario ``model`` selects, as (event name, data) pairs."""
+    """The streamed answer of the scenario ``model`` selects, as (event name, data) pairs.
+
+    A model containing ``midstream-error`` sends the start of a text answer, then an ``error``
+    event (``overloaded_error``), as the real API does when it is overloaded mid-answer.
+    """
     start = message(model) | {"content": [], "stop_reason": None, "usage": _usage(1)}
     yield "message_start", {"type": "message_start", "message": start}
+    if "midstream-error" in model:
+        block = {"type": "text", "text": ""}
+        yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+        delta = {"type": "text_delta", "text": scenarios.STREAM_PIECES[0]}
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+        yield "error", error_body(529, scenarios.ERROR_MESSAGE)
+        return
     if scenarios.wants_tool(model):
         block = {"type": "tool_use", "id": scenarios.TOOL_CALL_ID, "name": scenarios.TOOL_NAME, "input": {}}
         deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in scenarios.TOOL_ARG_PIECES]
@@ -167,6 +183,17 @@ async def stream(request: web.Request, model: str) -> web.StreamResponse:
             await response.write(piece)
     await response.write_eof()
     return response
+
+
+def _refusal(request: web.Request, body: Any) -> web.Response | None:
+    """What the real API refuses before reading a request: no key or version, no model; and the
+    ``error-<status>`` scenarios."""
+    if not _api_key(request) or not request.headers.get("anthropic-version"):
+        return error_response(401, "x-api-key and anthropic-version headers are required")
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        return error_response(400, "model: Field required")
+    status = scenarios.error_status(body["model"])
+    return error_response(status, scenarios.ERROR_MESSAGE) if status is not None else None
 
 
 def _api_key(request: web.Request) -> str:

@@ -134,7 +134,7 @@ def rendered(dialect: Dialect, request: LLMRequest, outcome: Outcome) -> tuple[i
     if outcome.headers:
         headers.extend(outcome.headers)
     if outcome.error is not None:
-        status, body = dialect.error(outcome.error)
+        status, body = dialect.error(outcome.error, request_id.decode())
         headers.extend(error_headers(outcome.error))
         return status, body, headers
     if outcome.reply is not None:
@@ -143,7 +143,7 @@ def rendered(dialect: Dialect, request: LLMRequest, outcome: Outcome) -> tuple[i
 
 
 async def send_error(send: Send, dialect: Dialect, error: GatewayError, request_id: bytes) -> None:
-    status, body = dialect.error(error)
+    status, body = dialect.error(error, request_id.decode())
     await send_body(send, status, body, request_id, headers=error_headers(error))
 
 

@@ -11,7 +11,7 @@ A dialect is, like a provider, a registry entry plus pure translators (no I/O):
   dialect's own format passes through unchanged);
 - ``stream``: a ``StreamRenderer`` for one streamed answer: each batch of items is rendered and sent
   as it arrives, never buffered;
-- ``error``: a ``GatewayError`` -> (status, body) in the dialect's error shape.
+- ``error``: a ``GatewayError`` (and the request id) -> (status, body) in the dialect's error shape.
 
 The api layer does nothing else with a request than find its dialect by path and call these.
 """
@@ -103,7 +103,10 @@ class Dialect(Protocol):
 
     def stream(self, request: LLMRequest) -> StreamRenderer: ...
 
-    def error(self, error: GatewayError) -> tuple[int, bytes]: ...
+    def error(self, error: GatewayError, request_id: str | None = None) -> tuple[int, bytes]:
+        """(status, body) in the dialect's error shape; ``request_id`` goes in the body where the
+        dialect has a place for it (Anthropic's ``request_id``); the api sets ``x-request-id`` anyway."""
+        ...
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
         """A model list in the dialect's shape from ``(id, owner)`` pairs."""

@@ -77,8 +77,8 @@ class OpenAIChatDialect:
     def stream(self, request: LLMRequest) -> OpenAIChatRenderer:
         return OpenAIChatRenderer()
 
-    def error(self, error: GatewayError) -> tuple[int, bytes]:
-        return error.status, error.to_body()
+    def error(self, error: GatewayError, request_id: str | None = None) -> tuple[int, bytes]:
+        return error.status, error.to_body()  # OpenAI's error body has no place for the request id
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
         data = [_model_object(model) for model in models]

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asbru_gateway.dialects.anthropic import AnthropicMessagesDialect
 from asbru_gateway.dialects.base import Dialect, Endpoint
 from asbru_gateway.dialects.openai_chat import OpenAIChatDialect
 
 OPENAI_DIALECTS: tuple[Dialect, ...] = (OpenAIChatDialect(),)
-ANTHROPIC_DIALECTS: tuple[Dialect, ...] = ()
+ANTHROPIC_DIALECTS: tuple[Dialect, ...] = (AnthropicMessagesDialect(),)
 GEMINI_DIALECTS: tuple[Dialect, ...] = ()
 META_PREFIXES = ("/litellm", "/langchain", "/pydanticai")
 

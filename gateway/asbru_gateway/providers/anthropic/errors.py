@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from asbru_gateway.errors import openai_error_type_for_status
+from asbru_gateway.errors import UpstreamError, openai_error_type_for_status
 from asbru_gateway.providers.base import MappedError
 from asbru_gateway.providers.openai.translator import openai_style_error
 
@@ -53,3 +53,16 @@ def error_fields(error: Mapping[str, Any], status: int) -> dict[str, Any]:
         "code": code,
         "param": None,
     }
+
+
+def stream_error(error: object) -> UpstreamError:
+    """An ``error`` event inside a stream (its ``error`` object) as the gateway's error: a 502 once
+    the stream has begun, the upstream's type kept as ``code`` (``overloaded_error``...)."""
+    fields = error_fields(error if isinstance(error, dict) else {}, 500)
+    return UpstreamError(
+        str(fields["message"]),
+        status=502,
+        type=str(fields["type"]),
+        code=fields["code"],
+        trigger="server_error",
+    )

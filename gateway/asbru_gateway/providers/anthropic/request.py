@@ -44,6 +44,7 @@ def build_body(request: Mapping[str, Any], model: str, *, stream: bool) -> dict[
     if system:
         body["system"] = system
     _copy_sampling(request, body)
+    _copy_extensions(request, body)
     _copy_tools(request, body)
     user = request.get("user")
     if user is not None:
@@ -299,19 +300,35 @@ def _copy_sampling(request: Mapping[str, Any], body: dict[str, Any]) -> None:
         raise InvalidRequestError("'stop' must be a string or a list of strings", param="stop")
 
 
+def _copy_extensions(request: Mapping[str, Any], body: dict[str, Any]) -> None:
+    """The core's two extensions, both native to Anthropic: ``top_k`` and a ``thinking`` budget."""
+    top_k = request.get("top_k")  # core extensions: Anthropic has both
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+            raise InvalidRequestError("'top_k' must be a non-negative integer", param="top_k")
+        body["top_k"] = top_k
+    thinking = request.get("thinking")
+    if thinking is not None:
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise InvalidRequestError("'thinking.budget_tokens' must be a positive integer", param="thinking")
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
 def _copy_tools(request: Mapping[str, Any], body: dict[str, Any]) -> None:
     tools = request.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
             raise InvalidRequestError("'tools' must be a list", param="tools")
         if tools:
-            body["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
+            body["tools"] = [anthropic_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
     choice = _tool_choice(request, has_tools="tools" in body)
     if choice is not None:
         body["tool_choice"] = choice
 
 
-def _tool(tool: object, param: str) -> Block:
+def anthropic_tool(tool: object, param: str) -> Block:
+    """A core function tool as an Anthropic tool (also for tools plugins add to a passed-through body)."""
     if not isinstance(tool, dict):
         raise InvalidRequestError(f"{param} must be an object", param=param)
     if tool.get("type") != "function":

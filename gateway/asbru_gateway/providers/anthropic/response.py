@@ -116,14 +116,21 @@ def chat_completion(body: bytes, *, fallback_model: str, created: int) -> Reply:
             }
         ],
     }
-    usage = None
-    raw_usage = message.get("usage")
-    if isinstance(raw_usage, dict):
-        counts = TokenCounts()
-        counts.update(raw_usage)
-        usage = counts.usage()
-        out["usage"] = counts.openai_json()
-    return Reply(data=out, usage=usage)
+    counts = counts_of(message)
+    if counts is None:
+        return Reply(data=out)
+    out["usage"] = counts.openai_json()
+    return Reply(data=out, usage=counts.usage())
+
+
+def counts_of(message: Mapping[str, Any]) -> TokenCounts | None:
+    """The token counts of an Anthropic ``message``, or None when it reports no usage."""
+    raw = message.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    counts = TokenCounts()
+    counts.update(raw)
+    return counts
 
 
 def _load_message(body: bytes) -> dict[str, Any]:

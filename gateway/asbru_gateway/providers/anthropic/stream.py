@@ -26,8 +26,8 @@ from asbru_gateway.core.formats import CORE
 from asbru_gateway.core.reply import StreamItem
 from asbru_gateway.core.schema import Chunk
 from asbru_gateway.core.usage import Usage
-from asbru_gateway.errors import GatewayError, UpstreamError, UpstreamProtocolError
-from asbru_gateway.providers.anthropic.errors import error_fields
+from asbru_gateway.errors import GatewayError, UpstreamProtocolError
+from asbru_gateway.providers.anthropic.errors import stream_error
 from asbru_gateway.providers.anthropic.response import TokenCounts, finish_reason
 from asbru_gateway.providers.sse import SSEBuffer, SSEEvent, parse_event
 
@@ -166,16 +166,8 @@ class AnthropicStreamDecoder:
         return out
 
     def _error(self, payload: Payload) -> Items:
-        error = payload.get("error")
-        fields = error_fields(error if isinstance(error, dict) else {}, 500)
         self.failed = True
-        self.error = UpstreamError(
-            str(fields.get("message") or "upstream stream failed"),
-            status=502,
-            type=str(fields.get("type") or "api_error"),
-            code=fields.get("code"),
-            trigger="server_error",
-        )
+        self.error = stream_error(payload.get("error"))
         return []
 
     # --- helpers --------------------------------------------------------------------------------
