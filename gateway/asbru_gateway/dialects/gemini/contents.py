@@ -70,23 +70,24 @@ class Conversation:
         turn = fields(content, where, _CONTENT)
         role = string(turn.get("role", "user"), f"{where}.role")
         parts = array(turn.get("parts"), f"{where}.parts")
-        pieces = [_part(part, f"{where}.parts[{index}]") for index, part in enumerate(parts)]
+        pieces = [
+            (f"{where}.parts[{index}]", _part(part, f"{where}.parts[{index}]"))
+            for index, part in enumerate(parts)
+        ]
+        pieces = [(at, piece) for at, piece in pieces if piece.get("thought") is not True]
         if role == "model":
-            self._model_turn(pieces, f"{where}.parts")
+            self._model_turn(pieces)
         elif role in _USER_ROLES:
-            self._user_turn(pieces, f"{where}.parts")
+            self._user_turn(pieces)
         else:
             raise InvalidRequestError(
                 f"unsupported role {role!r}: a turn's role is user or model", param=f"{where}.role"
             )
 
-    def _model_turn(self, pieces: list[JSON], where: str) -> None:
+    def _model_turn(self, pieces: list[tuple[str, JSON]]) -> None:
         texts: list[str] = []
         calls: list[ToolCall] = []
-        for index, piece in enumerate(pieces):
-            at = f"{where}[{index}]"
-            if piece.get("thought") is True:
-                continue
+        for at, piece in pieces:
             if "text" in piece:
                 texts.append(string(piece["text"], f"{at}.text"))
             elif "functionCall" in piece:
@@ -101,11 +102,7 @@ class Conversation:
         self.messages.append(message)
 
     def _call(self, value: Any, where: str) -> ToolCall:
-        call = fields(value, where, _CALL)
-        name = string(call.get("name"), f"{where}.name")
-        args = call.get("args", {})
-        if not isinstance(args, dict):
-            raise InvalidRequestError("function call args must be an object", param=f"{where}.args")
+        call, name, args = _function(value, where, _CALL, "args")
         call_id = call.get("id")
         if call_id is None or call_id == "":
             call_id = f"call_{self._calls}"
@@ -119,12 +116,10 @@ class Conversation:
             "function": {"name": name, "arguments": orjson.dumps(args).decode()},
         }
 
-    def _user_turn(self, pieces: list[JSON], where: str) -> None:
+    def _user_turn(self, pieces: list[tuple[str, JSON]]) -> None:
+        """Function results become tool messages, before the rest of the turn (see the module doc)."""
         parts: list[ContentPart] = []
-        for index, piece in enumerate(pieces):
-            at = f"{where}[{index}]"
-            if piece.get("thought") is True:
-                continue
+        for at, piece in pieces:
             if "functionResponse" in piece:
                 self.messages.append(self._result(piece["functionResponse"], f"{at}.functionResponse"))
             elif "text" in piece:
@@ -139,11 +134,7 @@ class Conversation:
             self.messages.append({"role": "user", "content": _user_content(parts)})
 
     def _result(self, value: Any, where: str) -> Message:
-        result = fields(value, where, _RESPONSE)
-        name = string(result.get("name"), f"{where}.name")
-        response = result.get("response", {})
-        if not isinstance(response, dict):
-            raise InvalidRequestError("function response must be an object", param=f"{where}.response")
+        result, name, response = _function(value, where, _RESPONSE, "response")
         waiting = self._unanswered.get(name) or []
         call_id = result.get("id")
         if isinstance(call_id, str) and call_id in self._known_ids:
@@ -157,6 +148,16 @@ class Conversation:
                 param=f"{where}.name",
             )
         return {"role": "tool", "tool_call_id": call_id, "content": orjson.dumps(response).decode()}
+
+
+def _function(value: Any, where: str, known: frozenset[str], payload: str) -> tuple[JSON, str, JSON]:
+    """A ``functionCall``/``functionResponse``: its fields, the function's name, its object payload."""
+    function = fields(value, where, known)
+    name = string(function.get("name"), f"{where}.name")
+    data = function.get(payload, {})
+    if not isinstance(data, dict):
+        raise InvalidRequestError(f"{where}.{payload} must be an object", param=f"{where}.{payload}")
+    return function, name, data
 
 
 def _part(value: Any, where: str) -> JSON:

@@ -26,7 +26,7 @@ import orjson
 from asbru_gateway.core.formats import CORE, GEMINI_COUNT_TOKENS, GEMINI_EMBED, GEMINI_GENERATE
 from asbru_gateway.core.reply import Reply
 from asbru_gateway.core.request import CHAT, COUNT_TOKENS, EMBEDDINGS, LLMRequest, ToCore
-from asbru_gateway.dialects.base import MODELS, Endpoint, Incoming, parse_object, pop_fallbacks
+from asbru_gateway.dialects.base import MODELS, Endpoint, Incoming, new_request, parse_object, pop_fallbacks
 from asbru_gateway.dialects.gemini import render, to_core
 from asbru_gateway.dialects.gemini.errors import error_body
 from asbru_gateway.dialects.gemini.stream import GeminiStreamRenderer
@@ -73,19 +73,15 @@ class GeminiDialect:
         else:
             check_count(body)
             native_format, translate = GEMINI_COUNT_TOKENS, partial(to_core.count, model=model)
-        return LLMRequest(
-            request_id=incoming.request_id,
-            operation=operation,
-            dialect=self.id,
+        return new_request(
+            incoming,
+            self.id,
             model=model,
             stream=stream,
+            fallbacks=fallbacks,
             native=body,
             native_format=native_format,
             to_core=cast(ToCore, translate),  # the core TypedDicts are dicts at run time
-            fallbacks=fallbacks,
-            family=incoming.family,
-            raw_headers=incoming.headers,
-            query=incoming.query,
         )
 
     def render(self, request: LLMRequest, reply: Reply) -> bytes:
