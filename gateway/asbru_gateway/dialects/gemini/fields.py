@@ -83,8 +83,11 @@ def strings(value: Any, where: str) -> list[str]:
 
 
 def integer(value: Any, where: str) -> int:
-    """An integer; also as a decimal string, which is how proto3 JSON writes int64 fields."""
+    """An integer; also as a decimal string (how proto3 JSON writes int64 fields) or a whole float
+    (google-genai types ``top_k`` as a float and sends ``5.0``)."""
     if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequestError(f"{where} must be an integer", param=where)

@@ -35,16 +35,21 @@ from asbru_gateway.providers.gemini.stream import GeminiStreamDecoder
 class GeminiTranslator:
     """Chat completions and embeddings between OpenAI format and the Gemini API (v1beta)."""
 
-    __slots__ = ("_config",)
+    __slots__ = ("_config", "_headers")
     native_formats = NATIVE_FORMATS
 
     def __init__(self, config: ProviderConfig) -> None:
         self._config = config
+        self._headers: dict[str | None, dict[str, str]] = {}
 
     def headers(self, target: Target) -> dict[str, str]:
-        headers = {"content-type": "application/json", **target.config.network.headers}
-        if target.api_key:
-            headers["x-goog-api-key"] = target.api_key
+        """Request headers, built once per key and shared (``UpstreamRequest``: copy to change)."""
+        headers = self._headers.get(target.api_key)
+        if headers is None:
+            headers = {"content-type": "application/json", **target.config.network.headers}
+            if target.api_key:
+                headers["x-goog-api-key"] = target.api_key
+            self._headers[target.api_key] = headers
         return headers
 
     def url(self, target: Target, method: str) -> str:
