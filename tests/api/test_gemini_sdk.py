@@ -9,6 +9,7 @@ what a translated request looks like at an OpenAI or Anthropic upstream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -216,7 +217,7 @@ def test_count_tokens(client: genai.Client, upstreams: Upstreams) -> None:
     assert last_sent(upstreams, "gemini").path.endswith("/models/gemini-2.5-flash:countTokens")
     for provider in ("openai", "anthropic", "echo"):
         estimate = client.models.count_tokens(model=f"{provider}/m", contents=QUESTION)
-        assert estimate.total_tokens == 1 + len(QUESTION) // 4 + 1  # the documented local estimate
+        assert estimate.total_tokens == 1 + math.ceil(len(QUESTION) / 4)  # the documented local estimate
 
 
 def test_models_list(client: genai.Client) -> None:
@@ -376,3 +377,41 @@ def test_gemini_in_anthropic_out_on_the_wire(client: genai.Client, upstreams: Up
     assert sent["max_tokens"] == 64
     assert sent["tools"][0]["name"] == "get_weather"
     assert sent["tools"][0]["input_schema"]["properties"] == {"city": {"type": "string"}}
+
+
+def test_error_mid_stream_is_a_last_error_event(client: genai.Client) -> None:
+    """The stream started, then the upstream died: the SDK raises the gateway's error event."""
+    stream = client.models.generate_content_stream(model="openai/die-midstream", contents=QUESTION)
+    assert next(stream).text, "the first event arrived before the failure"
+    with pytest.raises(genai_errors.ServerError) as raised:
+        list(stream)
+    assert raised.value.code == 502
+
+
+def test_model_names_with_colons_in_the_path(gateway: RunningGateway) -> None:
+    body = {"contents": [{"parts": [{"text": "hi"}]}]}
+    response = httpx.post(f"{gateway.url}/genai/v1beta/models/echo/llama3:8b:generateContent", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["modelVersion"] == "llama3:8b"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_pass_through_falls_back_to_a_translated_provider(
+    gateway: RunningGateway, upstreams: Upstreams, stream: bool
+) -> None:
+    """Gemini fails, the request's own fallback is OpenAI: the same body, now translated."""
+    body = {"contents": [{"parts": [{"text": "hi"}]}], "fallbacks": ["openai/gpt-4o"]}
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    response = httpx.post(f"{gateway.url}/genai/v1beta/models/gemini/error-500:{method}", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-asbru-provider"] == "openai"
+    assert last_sent(upstreams, "gemini").path.endswith("/models/error-500:" + method.partition("?")[0])
+    assert last_sent(upstreams, "openai").json["messages"] == [{"role": "user", "content": "hi"}]
+    if stream:
+        events = [orjson.loads(event[6:]) for event in response.content.split(b"\n\n") if event]
+        text = "".join(
+            part["text"] for event in events for part in event["candidates"][0]["content"]["parts"]
+        )
+    else:
+        text = response.json()["candidates"][0]["content"]["parts"][0]["text"]
+    assert text == sc.TEXT
