@@ -17,6 +17,9 @@ from typing import Any, ClassVar, Protocol
 
 import anthropic
 import openai
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from tests.fakes import scenarios as sc
 
@@ -213,5 +216,73 @@ class AnthropicClient:
         raise AssertionError("the SDK did not raise")
 
 
-CLIENTS: list[DialectClient] = [OpenAIChatClient()]
-CLIENTS.append(AnthropicClient())
+class GeminiClient:
+    """``google-genai`` SDK, ``models.generate_content`` at ``/genai`` (its default API version, v1)."""
+
+    id = "gemini.generate_content"
+    _finish: ClassVar[dict[str, str]] = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter"}
+
+    def _client(self, gateway_url: str) -> genai.Client:
+        return genai.Client(
+            api_key="client-key", http_options=genai_types.HttpOptions(base_url=gateway_url + "/genai")
+        )
+
+    def _reason(self, response: genai_types.GenerateContentResponse, default: str = "") -> str:
+        candidate = response.candidates[0] if response.candidates else None
+        reason = candidate.finish_reason if candidate is not None else None
+        if reason is None:
+            return default
+        # Gemini says STOP after a function call too; the core's word for it is tool_calls.
+        return "tool_calls" if response.function_calls else self._finish.get(reason.value, reason.value)
+
+    def chat(self, gateway_url: str, model: str) -> Answer:
+        with self._client(gateway_url) as client:  # a client dropped mid-call closes its connection
+            response = client.models.generate_content(model=model, contents=QUESTION)
+        usage = response.usage_metadata
+        return Answer(
+            response.text or "",
+            self._reason(response),
+            input_tokens=usage.prompt_token_count if usage else None,
+            output_tokens=usage.candidates_token_count if usage else None,
+        )
+
+    def stream(self, gateway_url: str, model: str) -> Answer:
+        text, finish, pieces = "", "", 0
+        with self._client(gateway_url) as client:
+            for chunk in client.models.generate_content_stream(model=model, contents=QUESTION):
+                if chunk.text:
+                    text, pieces = text + chunk.text, pieces + 1
+                finish = self._reason(chunk, finish)
+        return Answer(text, finish, pieces)
+
+    def tool_call(self, gateway_url: str, model: str, *, stream: bool) -> ToolCall:
+        declaration = genai_types.FunctionDeclaration(
+            name=sc.TOOL_NAME, description="Weather", parameters_json_schema=WEATHER_SCHEMA
+        )
+        config = genai_types.GenerateContentConfig(
+            tools=[genai_types.Tool(function_declarations=[declaration])],
+            automatic_function_calling=genai_types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        with self._client(gateway_url) as client:
+            models = client.models
+            if stream:
+                responses = list(
+                    models.generate_content_stream(model=model, contents=QUESTION, config=config)
+                )
+            else:
+                responses = [models.generate_content(model=model, contents=QUESTION, config=config)]
+        calls = [call for response in responses for call in response.function_calls or []]
+        assert len(calls) == 1, f"expected one whole function call, got {calls}"
+        finish = "tool_calls" if any(self._reason(response) == "tool_calls" for response in responses) else ""
+        return ToolCall(calls[0].name or "", dict(calls[0].args or {}), finish)
+
+    def error(self, gateway_url: str, model: str) -> Failure:
+        with self._client(gateway_url) as client:
+            try:
+                client.models.generate_content(model=model, contents=QUESTION)
+            except genai_errors.APIError as error:
+                return Failure(error.code, error.message or "")
+        raise AssertionError("the SDK did not raise")
+
+
+CLIENTS: list[DialectClient] = [OpenAIChatClient(), AnthropicClient(), GeminiClient()]

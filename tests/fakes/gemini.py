@@ -1,9 +1,10 @@
 """A fake Google Gemini API (``generativelanguage.googleapis.com/v1beta``) playing ``scenarios.py``.
 
-Serves ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` and
-``:batchEmbedContents`` (also under ``/v1``, as Google does). Point a provider at it with
-``base_url = f"{url}/v1beta"`` (``provider_config(url)`` builds that config snippet); point the
-``google-genai`` SDK at it with ``HttpOptions(base_url=url, api_version="v1beta")``.
+Serves ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``,
+``:embedContent``, ``:batchEmbedContents`` and ``:countTokens`` (also under ``/v1``, as Google
+does). Point a provider at it with ``base_url = f"{url}/v1beta"`` (``provider_config(url)`` builds
+that config snippet); point the ``google-genai`` SDK at it with
+``HttpOptions(base_url=url, api_version="v1beta")``.
 
 Wire format as Google sends it: camelCase JSON, ``usageMetadata``, ``finishReason``, errors as
 ``{"error": {"code", "message", "status"}}``, SSE events ``data: {...}\\r\\n\\r\\n`` each holding a
@@ -25,6 +26,8 @@ from tests.fakes.server import Recorder
 
 RESPONSE_ID = "fake-gemini-response-0001"
 EMBEDDING = [0.25, -0.5, 0.75]
+COUNTED_TOKENS = 42
+"""What ``countTokens`` answers: distinct from any local estimate, so a test sees who counted."""
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -58,6 +61,10 @@ def make_app(recorder: Recorder) -> web.Application:
             return await _stream(request, model)
         if method == "batchEmbedContents":
             return _embed(await request.json())
+        if method == "embedContent":
+            return web.json_response({"embedding": {"values": EMBEDDING}}, dumps=_dumps)
+        if method == "countTokens":
+            return web.json_response({"totalTokens": COUNTED_TOKENS}, dumps=_dumps)
         return error_response(404, f"unknown method {method!r}")
 
     async def release_hanging(_: web.Application) -> None:

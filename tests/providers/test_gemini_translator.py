@@ -925,3 +925,14 @@ def test_retry_info_in_a_429_body_becomes_retry_after() -> None:
     mapped = map_error(429, body)
     assert mapped.retry_after == 13.0
     assert map_error(429, orjson.dumps({"error": {"code": 429, "message": "q"}})).retry_after is None
+
+
+def test_core_extensions_top_k_and_thinking(translator: GeminiTranslator, target: Target) -> None:
+    """The core's ``top_k`` and ``thinking`` extensions reach Gemini (a Gemini client's request
+    translated through the core, e.g. for a chunk hook, keeps them)."""
+    body = body_of(
+        translator, target, {"messages": [user("hi")], "top_k": 5, "thinking": {"budget_tokens": 128}}
+    )
+    assert body["generationConfig"] == {"topK": 5, "thinkingConfig": {"thinkingBudget": 128}}
+    with pytest.raises(InvalidRequestError):
+        body_of(translator, target, {"messages": [user("hi")], "thinking": {"budget_tokens": "lots"}})

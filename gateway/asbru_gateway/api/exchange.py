@@ -134,7 +134,7 @@ def rendered(dialect: Dialect, request: LLMRequest, outcome: Outcome) -> tuple[i
     if outcome.headers:
         headers.extend(outcome.headers)
     if outcome.error is not None:
-        status, body = dialect.error(outcome.error, request_id.decode())
+        status, body = dialect.error(outcome.error, request.request_id)
         headers.extend(error_headers(outcome.error))
         return status, body, headers
     if outcome.reply is not None:

@@ -29,6 +29,7 @@ from asbru_gateway.runtime.model_list import find_model, model_list
 
 Handler = Callable[[Scope, Receive, Send, bytes], Awaitable[None]]
 MAX_REQUEST_ID = 128
+MODEL_PREFIX = "/models/"
 
 
 class ApiRouter:
@@ -42,15 +43,19 @@ class ApiRouter:
             ("GET", "/metrics"): self._metrics,
         }
         self._mounts: dict[tuple[str, str], list[Mount]] = {}
-        self._model_paths: list[tuple[str, Mount, str]] = []
-        """(root + "/models/", mount, method suffix after ':') for Gemini-style model paths."""
+        self._model_paths: dict[tuple[str, str, str], Mount] = {}
+        """(method, root + "/models/", ":method") -> mount, for Gemini-style model paths."""
         for root in registry.roots():
             for dialect in root.dialects:
                 for endpoint in dialect.endpoints:
                     mount = Mount(dialect, endpoint, root.family)
                     if "{model}" in endpoint.path:
                         prefix, _, suffix = endpoint.path.partition("{model}")
-                        self._model_paths.append((root.path + prefix, mount, suffix))
+                        if not prefix.endswith(MODEL_PREFIX) or suffix[:1] not in ("", ":"):
+                            raise ValueError(
+                                f"model paths look like .../models/{{model}}[:method]: {endpoint}"
+                            )
+                        self._model_paths[(endpoint.method, root.path + prefix, suffix)] = mount
                     else:
                         key = (endpoint.method, root.path + endpoint.path)
                         self._mounts.setdefault(key, []).append(mount)
@@ -104,12 +109,25 @@ class ApiRouter:
         )
 
     def _dynamic(self, method: str, path: str) -> tuple[Mount, str] | None:
-        """A model-in-path endpoint: ``{prefix}{model}{suffix}``, or an Azure-style deployment path."""
-        for prefix, mount, suffix in self._model_paths:
-            if mount.endpoint.method == method and path.startswith(prefix) and path.endswith(suffix):
-                model = path[len(prefix) : len(path) - len(suffix)]
-                if model:
-                    return mount, unquote(model)
+        """A model-in-path endpoint, or an Azure-style deployment path.
+
+        Model paths are ``{root}/models/{model}:{method}`` (or ``{root}/models/{model}`` for one
+        model's description), found with a dict lookup or two: the root ends
+        at the first ``/models/`` (no root contains one), the method starts at the last ``:``. So a
+        model name may hold slashes (google-genai sends ``openai/gpt-4o`` unescaped), ``/models/``
+        and colons (``ollama/llama3:8b``). The ASGI path is decoded already: no second unquote.
+        """
+        start = path.find(MODEL_PREFIX)
+        if start >= 0:
+            root_end = start + len(MODEL_PREFIX)
+            colon = path.rfind(":")
+            if colon > root_end:
+                mount = self._model_paths.get((method, path[:root_end], path[colon:]))
+                if mount is not None:
+                    return mount, path[root_end:colon]
+            mount = self._model_paths.get((method, path[:root_end], ""))  # GET .../models/{id}
+            if mount is not None and len(path) > root_end:
+                return mount, path[root_end:]
         for root in registry.AZURE_DEPLOYMENT_ROOTS:
             if path.startswith(root):
                 deployment, slash, rest = path[len(root) :].partition("/")
@@ -142,7 +160,7 @@ class ApiRouter:
         found = find_model(snapshot, model_id) if snapshot and snapshot.config.server.expose_models else None
         if found is None or not isinstance(dialect, ModelLookup):
             error = ModelNotFoundError(f"The model {_shown(model_id)!r} does not exist", param="model")
-            status, body = dialect.error(error)
+            status, body = dialect.error(error, request_id.decode())
             await send_body(send, status, body, request_id)
             return
         await send_body(send, 200, dialect.model(found), request_id)

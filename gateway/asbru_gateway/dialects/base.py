@@ -164,6 +164,25 @@ def pop_fallbacks(data: dict[str, Any]) -> list[Any] | None:
     return fallbacks
 
 
+def new_request(
+    incoming: Incoming, dialect: str, *, model: str, stream: bool, fallbacks: list[Any] | None, **body: Any
+) -> LLMRequest:
+    """The ``LLMRequest`` for ``incoming``: what the api read (id, operation, family, headers, query)
+    plus what the dialect parsed. ``body``: ``core=...``, or ``native=``, ``native_format=``, ``to_core=``."""
+    return LLMRequest(
+        request_id=incoming.request_id,
+        operation=incoming.endpoint.operation,
+        dialect=dialect,
+        model=model,
+        stream=stream,
+        fallbacks=fallbacks,
+        family=incoming.family,
+        raw_headers=incoming.headers,
+        query=incoming.query,
+        **body,
+    )
+
+
 def core_chunks(items: list[StreamItem]) -> list[Chunk]:
     """Core chunks out of stream items: dicts as they are, core SSE bytes split and decoded.
 

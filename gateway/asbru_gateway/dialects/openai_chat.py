@@ -22,6 +22,7 @@ from asbru_gateway.dialects.base import (
     Endpoint,
     Incoming,
     core_chunks,
+    new_request,
     parse_object,
     pop_fallbacks,
     require_model,
@@ -57,18 +58,7 @@ class OpenAIChatDialect:
         else:
             _check_messages(body)
             stream = stream_flag(body)
-        return LLMRequest(
-            request_id=incoming.request_id,
-            operation=operation,
-            dialect=self.id,
-            model=model,
-            stream=stream,
-            core=body,
-            fallbacks=fallbacks,
-            family=incoming.family,
-            raw_headers=incoming.headers,
-            query=incoming.query,
-        )
+        return new_request(incoming, self.id, model=model, stream=stream, fallbacks=fallbacks, core=body)
 
     def render(self, request: LLMRequest, reply: Reply) -> bytes:
         body = reply.body if reply.format == CORE else orjson.dumps(reply.data)

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from asbru_gateway.dialects.anthropic import AnthropicMessagesDialect
 from asbru_gateway.dialects.base import Dialect, Endpoint
+from asbru_gateway.dialects.gemini import GeminiDialect
 from asbru_gateway.dialects.openai_chat import OpenAIChatDialect
 
 OPENAI_DIALECTS: tuple[Dialect, ...] = (OpenAIChatDialect(),)
 ANTHROPIC_DIALECTS: tuple[Dialect, ...] = (AnthropicMessagesDialect(),)
-GEMINI_DIALECTS: tuple[Dialect, ...] = ()
+GEMINI_DIALECTS: tuple[Dialect, ...] = (GeminiDialect(),)
 META_PREFIXES = ("/litellm", "/langchain", "/pydanticai")
 
 

@@ -21,6 +21,7 @@ _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 _NUMBERS: tuple[tuple[str, str, tuple[type, ...]], ...] = (
     ("temperature", "temperature", (int, float)),
     ("top_p", "topP", (int, float)),
+    ("top_k", "topK", (int,)),
     ("n", "candidateCount", (int,)),
     ("seed", "seed", (int,)),
     ("presence_penalty", "presencePenalty", (int, float)),
@@ -99,7 +100,20 @@ def generation_config(request: Mapping[str, Any]) -> JSON:
     if stop:
         config["stopSequences"] = stop
     config.update(_response_format(request.get("response_format")))
+    budget = _thinking_budget(request.get("thinking"))
+    if budget is not None:
+        config["thinkingConfig"] = {"thinkingBudget": budget}
     return config
+
+
+def _thinking_budget(thinking: Any) -> int | None:
+    """The core's ``thinking`` extension (``{"budget_tokens": N}``) -> ``thinkingConfig.thinkingBudget``."""
+    if thinking is None:
+        return None
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise InvalidRequestError('thinking must be {"budget_tokens": <integer>}', param="thinking")
+    return budget
 
 
 def _number(value: Any, param: str, kinds: tuple[type, ...]) -> Any:
