@@ -5,12 +5,21 @@
 #   scripts/test.sh -k reload  # extra arguments go to pytest
 #
 # Python packages come from PyPI, pinned by constraints.txt (the same pins the Dockerfile uses).
-# The suite needs no Debian package: fake upstreams, the Kubernetes API emulator (kmock) and Helm
-# (helm-python-sdk) all install from PyPI. VENV (default .venv) says where the venv lives.
+# Fake upstreams, the Kubernetes API emulator (kmock) and Helm (helm-python-sdk) all install from
+# PyPI; the one Debian package is redis-server (governance tests start their own on a free loopback
+# port). VENV (default .venv) says where the venv lives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server >/dev/null
+  else
+    echo "redis-server is missing (Debian: apt-get install redis-server); governance tests need it" >&2
+  fi
+fi
 
 if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"

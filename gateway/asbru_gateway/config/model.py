@@ -29,6 +29,8 @@ from typing import Annotated, Any, Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from asbru_gateway.config.governance import GovernanceConfig
+
 SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
 """The config schema this gateway understands. The operator writes it; the gateway checks it."""
 
@@ -224,6 +226,9 @@ class GatewayConfig(_Frozen):
     providers: tuple[ProviderConfig, ...] = Field((), max_length=256)
     routes: tuple[RouteConfig, ...] = Field((), max_length=1024)
     plugins: tuple[PluginConfig, ...] = Field((), max_length=64)
+    governance: GovernanceConfig | None = Field(
+        default=None, description="Virtual keys, teams, limits, budgets, prices (config/governance.py)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -235,6 +240,8 @@ class GatewayConfig(_Frozen):
             for target in route.targets:
                 if target.provider not in known:
                     raise ValueError(f"route {route.name!r} targets unknown provider {target.provider!r}")
+        if self.governance is not None:
+            self.governance.check_providers(known)
         return self
 
     def canonical_json(self) -> bytes:
@@ -248,7 +255,8 @@ class GatewayConfig(_Frozen):
 
     def secret_refs(self) -> list[str]:
         """Every secret reference the config makes (provider keys, and what later sections add)."""
-        return [key.secret for provider in self.providers for key in provider.keys]
+        refs = [key.secret for provider in self.providers for key in provider.keys]
+        return refs + (self.governance.secret_refs() if self.governance else [])
 
     def provider(self, name: str) -> ProviderConfig | None:
         for provider in self.providers:

@@ -60,6 +60,7 @@ class LLMRequest:
         "provider",
         "request_id",
         "requested_model",
+        "response_headers",
         "response_started",
         "retries",
         "started_at",
@@ -132,6 +133,9 @@ class LLMRequest:
         self.deadline = self.started_at + 300.0
         """``perf_counter`` time by which upstream work must be done (the engine sets it from config)."""
         self.response_started = False
+        self.response_headers: list[tuple[bytes, bytes]] | None = None
+        """Headers plugins add to whatever response goes out (an answer, an error, a stream): set
+        before the response starts (pre_request, before_attempt); streams get them too."""
         """True once response headers went to the client: nothing else can be sent instead."""
         self.first_token_at: float | None = None
         self.last_event_at: float | None = None
