@@ -116,9 +116,12 @@ class MemoryStore:
         counter = limit.counter_id
         if limit.window.calendar:
             period = slot(limit, at_ms)
-            current, value = self._calendar.get(counter, (period, 0))
-            if current == period and (create or counter in self._calendar):
-                self._calendar[counter] = (period, max(0, value + amount))
+            current, value = self._calendar.get(counter, ("", 0))
+            if current != period:
+                if not create:
+                    return  # the period of the reservation is over: nothing left to correct
+                value = 0
+            self._calendar[counter] = (period, max(0, value + amount))
             return
         bucket = at_ms // limit.window.bucket_ms
         buckets = self._sliding.setdefault(counter, {}) if create else self._sliding.get(counter)
