@@ -100,6 +100,11 @@ def _stop_and_restart(redis: RedisServer, served: list[Served], while_down: Any)
         redis.start()
 
 
+def _store_up(url: str) -> bool:
+    raw_chat(url, {"x-api-key": BUDGET})
+    return "asbru_governance_store_up 1.0" in httpx.get(url + "/metrics").text
+
+
 def test_redis_down_fail_open_serves_then_counts_again(tmp_path: Path, redis: RedisServer) -> None:
     config = _write(
         tmp_path, {"redis": {"url": "env:ASBRU_REDIS_URL", "timeout_ms": 200, "retry_interval_s": 0.2}}
@@ -114,6 +119,8 @@ def test_redis_down_fail_open_serves_then_counts_again(tmp_path: Path, redis: Re
             assert "asbru_governance_store_up 0.0" in httpx.get(served[0].url + "/metrics").text
 
         _stop_and_restart(redis, served, while_down)
+        for process in served:  # each process finds Redis again on its own (a budget-key request each)
+            wait_until(lambda url=process.url: _store_up(url), "Redis back in use", timeout_s=10)
         # the new Redis is empty: 10 more pass, then the limit holds again, without any restart
         statuses = [raw_chat(served[i % 2].url, {"x-api-key": LIMITED}).status_code for i in range(14)]
         assert statuses.count(200) == 10 and statuses[-4:] == [429] * 4
@@ -140,10 +147,11 @@ def test_redis_down_fail_closed_answers_503_in_each_dialect(tmp_path: Path, redi
             assert 'asbru_governance_decisions_total{decision="unavailable"}' in metrics
 
         _stop_and_restart(redis, served, while_down)
-        wait_until(
-            lambda: call("openai", served[1].url, LIMITED).status == 200, "Redis back in use", timeout_s=10
-        )
+        # each process tries Redis again once its retry interval after its last failure is over
+        for process in served:
+            wait_until(lambda url=process.url: _store_up(url), "Redis back in use", timeout_s=10)
         assert call("anthropic", served[0].url, LIMITED).status == 200
+        assert call("gemini", served[1].url, LIMITED).status == 200
 
 
 def test_a_rotated_key_reaches_every_process_and_keeps_its_counts(tmp_path: Path, redis: RedisServer) -> None:

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import pytest
 
 from asbru_gateway.config.governance import RedisConfig
+from asbru_gateway.governance.accounting import summary, usage_amounts, usage_limits
 from asbru_gateway.governance.limits import REQUESTS, TOKENS, USD, Limit
 from asbru_gateway.governance.redis_store import RedisStore
-from asbru_gateway.governance.store import CounterStore, MemoryStore
+from asbru_gateway.governance.store import CounterStore, MemoryStore, Settlement
 from asbru_gateway.governance.windows import Window
 from tests.redis_server import RedisServer
 
@@ -72,9 +73,9 @@ async def test_all_limits_or_none(store: CounterStore) -> None:
 
 async def test_settle_replaces_estimate_and_never_goes_negative(store: CounterStore) -> None:
     assert (await store.reserve((TPD,), [50], T0)).allowed
-    await store.settle((TPD,), [-46], T0)
+    await store.settle(Settlement([((TPD,), [-46], T0)]))
     assert await store.usage((TPD,), T0 + 5) == [4]
-    await store.settle((TPD,), [-100], T0)
+    await store.settle(Settlement([((TPD,), [-100], T0)]))
     assert await store.usage((TPD,), T0 + 5) == [0]
 
 
@@ -86,7 +87,7 @@ async def test_calendar_budget_refills_at_period_end(store: CounterStore) -> Non
     next_day = T0 + 12 * 3600 * 1000
     assert (await store.reserve((TPD,), [1], next_day)).allowed
     # a settlement of yesterday's reservation does not touch today
-    await store.settle((TPD,), [-100], T0)
+    await store.settle(Settlement([((TPD,), [-100], T0)]))
     assert await store.usage((TPD,), next_day) == [1]
 
 
@@ -108,3 +109,15 @@ async def test_concurrent_reservations_are_exact(store: CounterStore) -> None:
     allowed = [decision for decision in decisions if decision.allowed]
     assert len(allowed) == 10
     assert await store.usage((RPM, TPD), T0) == [10, 150]
+
+
+async def test_records_create_their_counters_and_corrections_never_do(store: CounterStore) -> None:
+    usage = usage_limits("key/a")
+    await store.settle(Settlement([((TPD,), [5], T0)], usage, usage_amounts(12, 3_000), T0))
+    assert await store.usage((TPD,), T0) == [0]
+    assert await store.usage(usage, T0 + 1) == [1, 12, 3_000, 1, 12, 3_000]
+    assert summary(usage, await store.usage(usage, T0))["month"] == {
+        "requests": 1,
+        "tokens": 12,
+        "usd": 0.003,
+    }

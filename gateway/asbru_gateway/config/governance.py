@@ -204,6 +204,11 @@ class GovernanceConfig(_Frozen):
         "usage is settled after the answer either way).",
     )
     cost_header: bool = Field(True, description="Send x-asbru-cost (USD) with non-stream answers.")
+    usage_accounting: bool = Field(
+        True,
+        description="Count requests, tokens and cost per key, team, provider and model per day and "
+        "month in the store (the management API and kubectl read them).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GovernanceConfig:

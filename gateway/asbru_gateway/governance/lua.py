@@ -83,10 +83,15 @@ return result
 """
 
 SETTLE = """
--- per key: delta, field ('' for a calendar counter). A counter that expired meanwhile is left alone.
+-- per key: delta, field ('' for a calendar counter), ttl_ms. ttl 0: a correction, applied only to a
+-- counter that still exists (one that expired meanwhile is left alone); ttl > 0: a record, created.
 for i = 1, #KEYS do
-  local delta, field = tonumber(ARGV[2 * i - 1]), ARGV[2 * i]
-  if delta ~= 0 and redis.call('EXISTS', KEYS[i]) == 1 then
+  local base = 3 * (i - 1)
+  local delta, field, ttl = tonumber(ARGV[base + 1]), ARGV[base + 2], tonumber(ARGV[base + 3])
+  if ttl > 0 then
+    redis.call('INCRBY', KEYS[i], delta)
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  elseif redis.call('EXISTS', KEYS[i]) == 1 then
     if field == '' then
       if redis.call('INCRBY', KEYS[i], delta) < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
     elseif redis.call('HEXISTS', KEYS[i], field) == 1 then

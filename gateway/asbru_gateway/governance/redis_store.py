@@ -28,7 +28,7 @@ from asbru_gateway.config.secrets import SecretResolver
 from asbru_gateway.governance import lua
 from asbru_gateway.governance import metrics as gov_metrics
 from asbru_gateway.governance.limits import Limit
-from asbru_gateway.governance.store import Decision, StoreUnavailableError, slot
+from asbru_gateway.governance.store import Decision, Settlement, StoreUnavailableError, slot
 from asbru_gateway.governance.windows import BUCKETS
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,19 @@ class RedisStore:
         result = await self._run(self._reserve, limits, [0] * len(limits), now_ms, "0")
         return [int(value) for value in result[3:]]
 
-    async def settle(self, limits: tuple[Limit, ...], deltas: list[int], reserved_ms: int) -> None:
+    async def settle(self, settlement: Settlement) -> None:
         keys: list[str] = []
         args: list[Any] = []
-        for limit, delta in zip(limits, deltas, strict=True):
-            if delta:
-                keys.append(self._key(limit, reserved_ms))
-                args += [delta, "" if limit.window.calendar else slot(limit, reserved_ms)]
+        for limits, deltas, reserved_ms in settlement.corrections:
+            for limit, delta in zip(limits, deltas, strict=True):
+                if delta:
+                    keys.append(self._key(limit, reserved_ms))
+                    args += [delta, "" if limit.window.calendar else slot(limit, reserved_ms), 0]
+        at_ms = settlement.at_ms
+        for limit, amount in zip(settlement.records, settlement.amounts or (), strict=True):
+            if amount:
+                keys.append(self._key(limit, at_ms))
+                args += [amount, "", limit.window.period(at_ms)[1] + CALENDAR_SLACK_MS]
         if keys:
             await self._call(lambda: self._settle(keys=keys, args=args))
 
@@ -135,6 +141,7 @@ class RedisStore:
             result = await command()
         except (RedisError, OSError, TimeoutError) as error:
             self._down_until = time.monotonic() + self.config.retry_interval_s
+            log.debug("Redis call failed: %r", error)
             if self.up:
                 log.warning(
                     "Redis failed (%s); limits follow the %s policy",
@@ -144,6 +151,9 @@ class RedisStore:
             self.up = False
             gov_metrics.STORE_UP.set(0)
             gov_metrics.STORE_ERRORS.inc()
+            # Pooled connections to a server that went away are all dead: drop them, so the first
+            # call after ``retry_interval_s`` connects afresh instead of failing on a stale socket.
+            await self._pool.disconnect(inuse_connections=False)
             raise StoreUnavailableError(f"Redis failed: {type(error).__name__}") from None
         if not self.up:
             log.info("Redis is reachable again")

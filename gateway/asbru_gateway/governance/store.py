@@ -5,7 +5,8 @@ Two operations matter, each one atomic over all the limits of a request:
 - ``reserve``: if every limit has room for its amount, count the amounts and say so; otherwise count
   nothing and say which limit is full and when it will have room (``Decision``).
 - ``settle``: after the answer, add the difference between the actual and the reserved amounts
-  (refunds are negative), in the same bucket or period the reservation went to.
+  (refunds are negative), in the same bucket or period the reservation went to; and count the
+  actual usage on the accounting counters (``accounting``).
 
 So usage can exceed a limit only by what requests that were admitted consumed beyond what they
 reserved; a sequential client never sees a budget exceeded by more than its last request's excess.
@@ -34,6 +35,19 @@ class Decision:
     retry_ms: int = 0
 
 
+@dataclass(slots=True)
+class Settlement:
+    """What a finished request writes, in one store call: corrections of its reservations (actual
+    minus reserved, in the bucket or period reserved in) and its usage on the accounting counters."""
+
+    corrections: list[tuple[tuple[Limit, ...], list[int], int]]
+    """(limits, deltas, reserved at ms) per reservation; only existing counters are corrected."""
+    records: tuple[Limit, ...] = ()
+    amounts: list[int] | None = None
+    at_ms: int = 0
+    """When ``records`` are counted (their calendar periods)."""
+
+
 class StoreUnavailableError(Exception):
     """The shared store could not answer (down, slow): the failure policy decides."""
 
@@ -50,7 +64,7 @@ class CounterStore(Protocol):
 
     async def reserve(self, limits: tuple[Limit, ...], amounts: list[int], now_ms: int) -> Decision: ...
 
-    async def settle(self, limits: tuple[Limit, ...], deltas: list[int], reserved_ms: int) -> None: ...
+    async def settle(self, settlement: Settlement) -> None: ...
 
     async def usage(self, limits: tuple[Limit, ...], now_ms: int) -> list[int]: ...
 
@@ -91,10 +105,14 @@ class MemoryStore:
             used[index] += amounts[index]
         return Decision(True, used)
 
-    async def settle(self, limits: tuple[Limit, ...], deltas: list[int], reserved_ms: int) -> None:
-        for limit, delta in zip(limits, deltas, strict=True):
-            if delta:
-                self._add(limit, delta, reserved_ms, create=False)
+    async def settle(self, settlement: Settlement) -> None:
+        for limits, deltas, reserved_ms in settlement.corrections:
+            for limit, delta in zip(limits, deltas, strict=True):
+                if delta:
+                    self._add(limit, delta, reserved_ms, create=False)
+        for limit, amount in zip(settlement.records, settlement.amounts or (), strict=True):
+            if amount:
+                self._add(limit, amount, settlement.at_ms, create=True)
 
     async def usage(self, limits: tuple[Limit, ...], now_ms: int) -> list[int]:
         return [self._used(limit, now_ms) for limit in limits]

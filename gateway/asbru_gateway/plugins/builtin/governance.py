@@ -12,7 +12,8 @@ Declared by the config's ``governance`` section (not under ``plugins``), built b
 - ``post_response`` (answers that are not streams): the request's cost in ``request.cost`` and the
   ``x-asbru-cost`` header.
 - ``on_complete`` (after the last byte, streams included): settle the reservation to the actual usage
-  (one more store call, off the client's path), and count cost and tokens in the metrics.
+  and count it on the key's, team's, provider's and model's accounting counters (one more store
+  call, off the client's path), and in the metrics.
 - With provider budgets, ``before_attempt``/``after_attempt`` reserve against the provider of each
   upstream attempt (an over-budget provider is a 429 that routing can fall back from).
 
@@ -33,6 +34,7 @@ from asbru_gateway.config.secrets import SecretResolver
 from asbru_gateway.core.attempt import Attempt
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.governance import metrics as gov_metrics
+from asbru_gateway.governance.accounting import usage_amounts, usage_limits
 from asbru_gateway.governance.compile import Compiled, compile_governance
 from asbru_gateway.governance.errors import (
     BudgetExceededError,
@@ -46,7 +48,7 @@ from asbru_gateway.governance.headers import POLICY, STATE, state_header
 from asbru_gateway.governance.keys import KeyEntry
 from asbru_gateway.governance.limits import MICRO, REQUESTS, TOKENS, Limit, amounts, needs_usage
 from asbru_gateway.governance.shared_store import SharedStore
-from asbru_gateway.governance.store import CounterStore, Decision, StoreUnavailableError
+from asbru_gateway.governance.store import CounterStore, Decision, Settlement, StoreUnavailableError
 from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import register_secret
 from asbru_gateway.plugins.base import Outcome, ShortCircuit
@@ -102,6 +104,8 @@ class GovernancePlugin:
         self._previous = previous if isinstance(previous, GovernancePlugin) else None
         self.shared: SharedStore | None = None
         self._cost_children: dict[tuple[str, str], Any] = {}
+        self._accounting = compiled.config.usage_accounting
+        self._usage_limits: dict[str, tuple[Limit, ...]] = {}
         for secret in compiled.secrets:
             register_secret(secret)
 
@@ -230,32 +234,28 @@ class GovernancePlugin:
         provider = request.provider
         if provider is not None and cost:
             self._cost_series(provider, request.metric_model).inc(cost)
-        state = request.state
-        reservation = state.get(NAME) if state else None
         identity = request.identity
-        if identity is not None:
-            entry = self.compiled.keys.entries.get(identity.key)
-            if entry is not None:
-                _key_metrics(entry, cost, usage)
-        if reservation is not None:
-            await self._settle(request, reservation, cost)
-        provider_reservation = state.get(_PROVIDER) if state else None
-        if provider_reservation is not None:
-            await self._settle(request, provider_reservation, cost)
+        entry = self.compiled.keys.entries.get(identity.key) if identity is not None else None
+        if entry is not None:
+            _key_metrics(entry, cost, usage)
+        settlement = Settlement([])
+        state = request.state
+        if state:
+            for name in (NAME, _PROVIDER):
+                reservation = state.get(name)
+                if reservation is not None:
+                    self._correct(settlement, request, reservation, cost)
+        if self._accounting and (entry is not None or provider is not None):
+            self._record(settlement, request, entry, cost)
+        if settlement.corrections or settlement.records:
+            try:
+                await self.store.settle(settlement)
+            except StoreUnavailableError:
+                return
 
-    def _cost(self, request: LLMRequest) -> float:
-        micro = self.compiled.prices.cost(request.provider, request.upstream_model, request.usage)
-        request.cost = micro / MICRO
-        return request.cost
-
-    def _cost_series(self, provider: str, model_label: str) -> Any:
-        model = metrics.bounded_model(model_label)
-        child = self._cost_children.get((provider, model))
-        if child is None:
-            child = self._cost_children[(provider, model)] = gov_metrics.COST.labels(provider, model)
-        return child
-
-    async def _settle(self, request: LLMRequest, reservation: Reservation, cost: float) -> None:
+    def _correct(
+        self, settlement: Settlement, request: LLMRequest, reservation: Reservation, cost: float
+    ) -> None:
         """Replace the estimate by the actual usage. An unknown usage after the answer started (a
         stream cut short, a provider that reports none) keeps the estimate; a failure refunds it."""
         usage = request.usage
@@ -268,10 +268,48 @@ class GovernancePlugin:
             for limit, counted in zip(reservation.limits, reservation.amounts, strict=True)
         ]
         if any(deltas):
-            try:
-                await self.store.settle(reservation.limits, deltas, reservation.at_ms)
-            except StoreUnavailableError:
-                return
+            settlement.corrections.append((reservation.limits, deltas, reservation.at_ms))
+
+    def _record(
+        self, settlement: Settlement, request: LLMRequest, entry: KeyEntry | None, cost: float
+    ) -> None:
+        """Count the request on the accounting counters of its key, team, provider and model."""
+        records: tuple[Limit, ...] = ()
+        if entry is not None:
+            records = self._usage_of(f"key/{entry.name}")
+            if entry.team is not None:
+                records += self._usage_of(f"team/{entry.team}")
+        provider = request.provider
+        if provider is not None:
+            records += self._usage_of(f"provider/{provider}")
+            records += self._usage_of(
+                f"model/{provider}/{metrics.bounded_model(request.metric_model) or '-'}"
+            )
+        usage = request.usage
+        amounts = usage_amounts(usage.total_tokens if usage else 0, round(cost * MICRO))
+        settlement.records = records
+        settlement.amounts = amounts * (len(records) // len(amounts))
+        settlement.at_ms = self._clock()
+
+    def _usage_of(self, scope: str) -> tuple[Limit, ...]:
+        found = self._usage_limits.get(scope)
+        if found is None:
+            found = usage_limits(scope)
+            if len(self._usage_limits) < 100_000:
+                self._usage_limits[scope] = found
+        return found
+
+    def _cost(self, request: LLMRequest) -> float:
+        micro = self.compiled.prices.cost(request.provider, request.upstream_model, request.usage)
+        request.cost = micro / MICRO
+        return request.cost
+
+    def _cost_series(self, provider: str, model_label: str) -> Any:
+        model = metrics.bounded_model(model_label)
+        child = self._cost_children.get((provider, model))
+        if child is None:
+            child = self._cost_children[(provider, model)] = gov_metrics.COST.labels(provider, model)
+        return child
 
 
 _PROVIDER = NAME + ".provider"
@@ -312,7 +350,7 @@ class GovernanceWithProviderBudgets(GovernancePlugin):
                 for limit, amount in zip(reservation.limits, reservation.amounts, strict=True)
             ]
             try:
-                await self.store.settle(reservation.limits, refunds, reservation.at_ms)
+                await self.store.settle(Settlement([(reservation.limits, refunds, reservation.at_ms)]))
             except StoreUnavailableError:
                 return
 
