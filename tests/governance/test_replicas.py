@@ -19,7 +19,7 @@ import yaml
 
 from tests.governance.clients import DIALECTS, call, raw_chat
 from tests.redis_server import RedisServer
-from tests.test_cli import Served, serve
+from tests.test_cli import Served, _free_port, serve
 from tests.waiting import wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples/governance/asbru.yaml"
@@ -197,3 +197,20 @@ def test_a_key_expires_on_every_process(tmp_path: Path, redis: RedisServer) -> N
                 timeout_s=15,
             )
         assert "expired" in raw_chat(served[1].url, {"x-api-key": LIMITED}).json()["error"]["message"]
+
+
+def test_two_workers_share_one_management_port(tmp_path: Path, redis: RedisServer) -> None:
+    port = _free_port()
+    env = {**_env(redis), "ASBRU_ADMIN_TOKEN": "admin-token-0123456789"}
+    args = ("--config", str(EXAMPLE), "--workers", "2", "--admin-port", str(port))
+    with serve(tmp_path, *args, env=env) as served:
+        headers = {"authorization": "Bearer admin-token-0123456789"}
+        wait_until(
+            lambda: "served by another worker" in served.log_text(),
+            "the second worker to skip the admin port",
+        )
+        for _ in range(4):
+            assert raw_chat(served.url, {"x-api-key": LIMITED}).status_code == 200
+        key = httpx.get(f"http://127.0.0.1:{port}/v1/keys/limited", headers=headers).json()
+        assert key["limits"][0]["used"] == 4  # both workers count in Redis
+        _assert_no_key_in_logs([served], LIMITED, "admin-token-0123456789")
