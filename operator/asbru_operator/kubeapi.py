@@ -41,6 +41,8 @@ GATEWAYS = ApiResource(GROUP, VERSION, "llmgateways")
 PROVIDERS = ApiResource(GROUP, VERSION, "llmproviders")
 ROUTES = ApiResource(GROUP, VERSION, "llmroutes")
 PLUGINS = ApiResource(GROUP, VERSION, "llmplugins")
+VIRTUAL_KEYS = ApiResource(GROUP, VERSION, "llmvirtualkeys")
+TEAMS = ApiResource(GROUP, VERSION, "llmteams")
 SECRETS = ApiResource("", "v1", "secrets")
 PODS = ApiResource("", "v1", "pods")
 

@@ -15,9 +15,20 @@ from typing import Any
 from asbru_operator import probe
 from asbru_operator.context import OperatorContext
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
-from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PODS, PROVIDERS, ROUTES, SECRETS, KubeApi
+from asbru_operator.kubeapi import (
+    GATEWAYS,
+    PLUGINS,
+    PODS,
+    PROVIDERS,
+    ROUTES,
+    SECRETS,
+    TEAMS,
+    VIRTUAL_KEYS,
+    KubeApi,
+)
 from asbru_operator.render import selectors, status
 from asbru_operator.render.config import (
+    RenderedConfig,
     RenderError,
     Sources,
     UnresolvedRefsError,
@@ -25,8 +36,11 @@ from asbru_operator.render.config import (
     parse_spec,
     render_config,
 )
+from asbru_operator.render.governance import ADMIN_TOKEN, governance_secrets
+from asbru_operator.render.key_status import degraded_check
 from asbru_operator.render.names import GatewayRef
 from asbru_operator.render.objects import build_config_pair, build_infrastructure
+from asbru_operator.virtual_keys import admin_token
 
 Obj = dict[str, Any]
 
@@ -60,16 +74,30 @@ async def fetch_secrets(api: KubeApi, namespace: str, names: set[str]) -> dict[s
 async def fetch_sources(api: KubeApi, gateway: Obj) -> Sources:
     """Everything a gateway renders from, read concurrently: this is on the change-to-serving path."""
     namespace = gateway["metadata"]["namespace"]
-    providers, routes, plugins = await asyncio.gather(
-        api.list(PROVIDERS, namespace), api.list(ROUTES, namespace), api.list(PLUGINS, namespace)
+    providers, routes, plugins, keys, teams = await asyncio.gather(
+        api.list(PROVIDERS, namespace),
+        api.list(ROUTES, namespace),
+        api.list(PLUGINS, namespace),
+        api.list(VIRTUAL_KEYS, namespace),
+        api.list(TEAMS, namespace),
     )
+    names = referenced_secrets(providers) | governance_secrets(_gateway_spec(gateway), keys)
     return Sources(
         gateway=gateway,
         providers=providers,
         routes=routes,
         plugins=plugins,
-        secrets=await fetch_secrets(api, namespace, referenced_secrets(providers)),
+        secrets=await fetch_secrets(api, namespace, names),
+        virtual_keys=keys,
+        teams=teams,
     )
+
+
+def _gateway_spec(gateway: Obj) -> LLMGatewaySpec:
+    try:
+        return parse_spec(LLMGatewaySpec, gateway)
+    except RenderError:
+        return LLMGatewaySpec.model_validate({})  # invalid: reported when rendering; nothing to read
 
 
 async def reconcile_gateway(ctx: OperatorContext, namespace: str, name: str) -> Outcome:
@@ -112,6 +140,9 @@ async def _render_and_apply(
             status.RESOLVED_REFS: status.Check(False, reason, str(error)),
         }
         return checks, None, str(error)
+    if rendered.config.governance is not None:  # the management API's token, generated once
+        token = await admin_token(ctx.api, ref)
+        rendered = RenderedConfig(rendered.config, {**rendered.secret_data, ADMIN_TOKEN: token})
     # The Secret, then the ConfigMap (pods wait until both carry the same revision): that pair is
     # what pods serve from, so it goes first; the rest does not depend on each other.
     for obj in build_config_pair(ref, rendered):
@@ -122,6 +153,8 @@ async def _render_and_apply(
         status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
         status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all referenced Secrets and keys exist"),
     }
+    if spec.governance is not None:
+        checks[status.DEGRADED] = degraded_check(body.get("spec") or {})
     return checks, rendered.served_revision, None
 
 
@@ -146,6 +179,8 @@ async def probe_gateway(ctx: OperatorContext, namespace: str, name: str) -> None
         desired = parse_spec(LLMGatewaySpec, body).replicas
         current, programmed = status.programmed_check(revision=revision, desired=desired, served=served)
         checks = {kind: _check_from(old, kind) for kind in (status.ACCEPTED, status.RESOLVED_REFS)}
+        if any(c.get("type") == status.DEGRADED for c in old.get("conditions") or []):
+            checks[status.DEGRADED] = _check_from(old, status.DEGRADED)
         checks[status.PROGRAMMED] = programmed
         extra = {
             "programmed": f"{current}/{desired}",

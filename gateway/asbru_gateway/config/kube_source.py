@@ -166,6 +166,9 @@ def secret_refs(config: GatewayConfig) -> dict[str, list[str]]:
             if key.secret.startswith(_SECRET_PREFIX):
                 where = f"provider {provider.name!r} key {key.name!r}"
                 refs.setdefault(key.secret.removeprefix(_SECRET_PREFIX), []).append(where)
+    for ref in config.governance.secret_refs() if config.governance else ():
+        if ref.startswith(_SECRET_PREFIX):
+            refs.setdefault(ref.removeprefix(_SECRET_PREFIX), []).append("governance")
     return refs
 
 

@@ -16,6 +16,7 @@ from asbru_operator.crd_models.common import (
     LabelSelector,
     OpenObject,
 )
+from asbru_operator.crd_models.governance import GovernanceSpec
 from asbru_operator.crd_models.provider import NetworkSpec, PoolSpec
 
 Quantity = Annotated[
@@ -108,6 +109,7 @@ class LLMGatewaySpec(CRDModel):
     defaults: GatewayDefaults | None = None
     drain_timeout_seconds: int = Field(30, ge=0, le=3600, description="Grace for in-flight requests.")
     max_body_bytes: int | None = Field(None, ge=1024, le=1024 * 1024 * 1024)
+    governance: GovernanceSpec | None = Field(None, description="Virtual keys, limits, budgets, prices.")
 
 
 class LLMGatewayStatus(BasicStatus):

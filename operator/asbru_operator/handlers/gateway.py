@@ -16,6 +16,7 @@ from asbru_operator.context import context_of
 from asbru_operator.crd_models.common import GROUP, VERSION
 from asbru_operator.kubeapi import KubeApiError
 from asbru_operator.reconcile import probe_gateway, reconcile_gateway
+from asbru_operator.virtual_keys import refresh_usage
 
 RESOURCE = (GROUP, VERSION, "llmgateways")
 RETRY_DELAY_S = 10.0
@@ -40,29 +41,45 @@ async def watch_pods(
     logger: Any,
     probe_interval_s: float,
     resync_interval_s: float,
+    usage_interval_s: float = 10.0,
     **_: Any,
 ) -> None:
     """Every few seconds: how many pods serve the current revision (Programmed). Now and then:
     a full re-render, the safety net for missed events and manual edits of owned objects."""
     ctx, namespace = context_of(memo), str(namespace)
     next_resync = time.monotonic() + resync_interval_s
+    next_usage = time.monotonic()
     while True:
         try:
             if time.monotonic() >= next_resync:
                 next_resync = time.monotonic() + resync_interval_s
                 await reconcile_gateway(ctx, namespace, name)
             await probe_gateway(ctx, namespace, name)
+            if time.monotonic() >= next_usage:  # virtual keys' spend/budget/remaining (governance)
+                next_usage = time.monotonic() + usage_interval_s
+                await refresh_usage(ctx, namespace, name)
         except KubeApiError as error:
             logger.warning(f"probing failed, will retry: {error}")
         await asyncio.sleep(probe_interval_s)
 
 
-def register(registry: kopf.OperatorRegistry, *, probe_interval_s: float, resync_interval_s: float) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    *,
+    probe_interval_s: float,
+    resync_interval_s: float,
+    usage_interval_s: float,
+) -> None:
     kopf.on.resume(*RESOURCE, registry=registry)(reconcile)
     kopf.on.create(*RESOURCE, registry=registry)(reconcile)
     kopf.on.update(*RESOURCE, registry=registry)(reconcile)
 
     async def probe(**kwargs: Any) -> None:
-        await watch_pods(probe_interval_s=probe_interval_s, resync_interval_s=resync_interval_s, **kwargs)
+        await watch_pods(
+            probe_interval_s=probe_interval_s,
+            resync_interval_s=resync_interval_s,
+            usage_interval_s=usage_interval_s,
+            **kwargs,
+        )
 
     kopf.daemon(*RESOURCE, registry=registry, id="probe", cancellation_timeout=5.0)(probe)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from asbru_gateway.config.governance import GovernanceConfig
 from asbru_gateway.config.model import (
     SCHEMA_VERSION,
     GatewayConfig,
@@ -34,6 +35,7 @@ from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec, NetworkSpec, PoolSpec
 from asbru_operator.crd_models.route import LLMRouteSpec
 from asbru_operator.render import selectors
+from asbru_operator.render.governance import GovernanceRenderError, render_governance
 
 Body = Mapping[str, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -68,11 +70,13 @@ class MissingRef:
     secret: str
     key: str
     secret_exists: bool
+    kind: str = "LLMProvider"
+    """The kind of the object that needs it (LLMVirtualKey, LLMGateway for the Redis password)."""
 
     def describe(self) -> str:
         if not self.secret_exists:
-            return f"Secret {self.secret!r} not found (LLMProvider {self.provider!r})"
-        return f"key {self.key!r} not found in Secret {self.secret!r} (LLMProvider {self.provider!r})"
+            return f"Secret {self.secret!r} not found ({self.kind} {self.provider!r})"
+        return f"key {self.key!r} not found in Secret {self.secret!r} ({self.kind} {self.provider!r})"
 
 
 class UnresolvedRefsError(Exception):
@@ -92,6 +96,8 @@ class Sources:
     routes: Sequence[Body] = ()
     plugins: Sequence[Body] = ()
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    virtual_keys: Sequence[Body] = ()
+    teams: Sequence[Body] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ def render_config(sources: Sources) -> RenderedConfig:
     secret_data: dict[str, str] = {}
     missing: list[MissingRef] = []
     provider_configs = [_provider(body, spec, sources.secrets, secret_data, missing) for body in providers]
+    governance = _governance(sources, spec, secret_data, missing)
     if missing:
         raise UnresolvedRefsError(missing)
     server = {"drain_timeout_s": float(spec.drain_timeout_seconds)}
@@ -153,10 +160,30 @@ def render_config(sources: Sources) -> RenderedConfig:
             providers=tuple(provider_configs),
             routes=tuple(sorted((_route(body) for body in routes), key=lambda r: r.name)),
             plugins=tuple(_plugin(body) for body in plugins),
+            governance=governance,
         )
     except ValidationError as error:
         raise RenderError(f"the selected resources do not form a valid config: {error}") from None
     return RenderedConfig(config=config, secret_data=dict(sorted(secret_data.items())))
+
+
+def _governance(
+    sources: Sources, spec: LLMGatewaySpec, secret_data: dict[str, str], missing: list[MissingRef]
+) -> GovernanceConfig | None:
+    try:
+        rendered = render_governance(
+            sources.gateway, spec, sources.virtual_keys, sources.teams, sources.secrets
+        )
+    except GovernanceRenderError as error:
+        raise RenderError(str(error)) from None
+    secret_data.update(rendered.secret_data)
+    for owner, ref in rendered.missing:
+        kind = "LLMGateway" if owner == "redis" else "LLMVirtualKey"
+        name = str(sources.gateway["metadata"]["name"]) if owner == "redis" else owner
+        missing.append(
+            MissingRef(name, ref.name, ref.key, secret_exists=ref.name in sources.secrets, kind=kind)
+        )
+    return rendered.config
 
 
 def _selected(bodies: Sequence[Body], selector: LabelSelector | None) -> list[Body]:
