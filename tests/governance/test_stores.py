@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import pytest
 
 from asbru_gateway.config.governance import RedisConfig
-from asbru_gateway.governance.accounting import summary, usage_amounts, usage_limits
 from asbru_gateway.governance.limits import REQUESTS, TOKENS, USD, Limit
 from asbru_gateway.governance.redis_store import RedisStore
 from asbru_gateway.governance.store import CounterStore, MemoryStore, Settlement
@@ -112,12 +111,13 @@ async def test_concurrent_reservations_are_exact(store: CounterStore) -> None:
 
 
 async def test_records_create_their_counters_and_corrections_never_do(store: CounterStore) -> None:
-    usage = usage_limits("key/a")
-    await store.settle(Settlement([((TPD,), [5], T0)], usage, usage_amounts(12, 3_000), T0))
+    await store.settle(Settlement([((TPD,), [5], T0)], ("key/a", "team/t"), 12, 3_000, T0))
+    await store.settle(Settlement([], ("key/a",), 8, 1_000, T0 + 5))
     assert await store.usage((TPD,), T0) == [0]
-    assert await store.usage(usage, T0 + 1) == [1, 12, 3_000, 1, 12, 3_000]
-    assert summary(usage, await store.usage(usage, T0))["month"] == {
-        "requests": 1,
-        "tokens": 12,
-        "usd": 0.003,
+    assert (await store.totals("key/a", T0 + 10))["day"] == {"requests": 2, "tokens": 20, "usd": 0.004}
+    assert (await store.totals("team/t", T0 + 10))["month"] == {"requests": 1, "tokens": 12, "usd": 0.003}
+    assert (await store.totals("key/a", T0 + 12 * 3600 * 1000))["day"] == {
+        "requests": 0,
+        "tokens": 0,
+        "usd": 0.0,
     }

@@ -146,6 +146,7 @@ def _entry(key: VirtualKeyConfig, team_limits: dict[str, tuple[lim.Limit, ...]])
         expires_at_s=key.expires_at.timestamp() if key.expires_at else None,
         disabled=key.disabled,
         policy_header=policy_header(limits) if limits else b"",
+        scopes=(f"key/{key.name}",) + ((f"team/{key.team}",) if key.team else ()),
     )
 
 

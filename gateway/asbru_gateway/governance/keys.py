@@ -80,6 +80,8 @@ class KeyEntry:
     disabled: bool
     policy_header: bytes
     """``RateLimit-Policy`` of all of ``limits``, built once (empty: no limits)."""
+    scopes: tuple[str, ...] = ()
+    """Its accounting scopes: ``key/NAME`` and, with a team, ``team/NAME``."""
     cache: dict[str, Any] = field(default_factory=dict, compare=False)
     """Per-key metric children, resolved on first use."""
 

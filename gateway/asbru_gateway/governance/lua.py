@@ -83,21 +83,30 @@ return result
 """
 
 SETTLE = """
--- per key: delta, field ('' for a calendar counter), ttl_ms. ttl 0: a correction, applied only to a
--- counter that still exists (one that expired meanwhile is left alone); ttl > 0: a record, created.
-for i = 1, #KEYS do
-  local base = 3 * (i - 1)
-  local delta, field, ttl = tonumber(ARGV[base + 1]), ARGV[base + 2], tonumber(ARGV[base + 3])
-  if ttl > 0 then
-    redis.call('INCRBY', KEYS[i], delta)
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  elseif redis.call('EXISTS', KEYS[i]) == 1 then
+-- ARGV[1]: n, the number of corrections; KEYS[1..n] their counters, ARGV pairs (delta, field):
+-- field '' for a calendar counter. A correction touches only a counter (and bucket) that still
+-- exists: one that expired meanwhile is left alone, and none goes below 0.
+-- KEYS[n+1..]: accounting hashes (a day's and a month's per scope, alternating), created with
+-- ARGV ttl_day, ttl_month, then requests, tokens, micro-dollars to add.
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local delta, field = tonumber(ARGV[2 * i]), ARGV[2 * i + 1]
+  if redis.call('EXISTS', KEYS[i]) == 1 then
     if field == '' then
       if redis.call('INCRBY', KEYS[i], delta) < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
     elseif redis.call('HEXISTS', KEYS[i], field) == 1 then
       if redis.call('HINCRBY', KEYS[i], field, delta) < 0 then redis.call('HSET', KEYS[i], field, 0) end
     end
   end
+end
+local base = 2 * n + 2
+local ttls = {tonumber(ARGV[base]), tonumber(ARGV[base + 1])}
+local requests, tokens, usd = ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
+for i = n + 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'requests', requests)
+  redis.call('HINCRBY', KEYS[i], 'tokens', tokens)
+  redis.call('HINCRBY', KEYS[i], 'usd', usd)
+  redis.call('PEXPIRE', KEYS[i], ttls[(i - n - 1) % 2 + 1])
 end
 return 1
 """

@@ -1,11 +1,13 @@
 """Counters in Redis: exact across every replica and worker that shares it.
 
-One ``EVALSHA`` per reservation (all limits of a request in one atomic script, one round trip),
-one per settlement (after the response). redis-py's connection pool keeps connections open; the
+One ``EVALSHA`` per reservation (all limits of a request in one atomic script: one round trip
+before the upstream call), one per settlement (after the response, sent without waiting for the
+reply). Both go over one pipelined connection (``redis_client``), which the store keeps open; the
 store itself outlives config revisions while its settings are unchanged (``fingerprint``), so a
-reload neither reconnects nor forgets anything.
+reload neither reconnects nor forgets anything. Keys are computed here and passed to the scripts;
+Redis Cluster is not supported (a standalone or primary/replica Redis is).
 
-Down or slow (connect or command over ``timeout_ms``): the call raises ``StoreUnavailableError``
+Down or slow (connect or reply over ``timeout_ms``): the call raises ``StoreUnavailableError``
 and Redis is skipped for ``retry_interval_s`` (no request waits on a dead server), then the next
 request tries again: recovery needs no restart. The failure policy is the caller's business.
 """
@@ -18,16 +20,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from asbru_gateway.config.governance import RedisConfig
 from asbru_gateway.config.secrets import SecretResolver
 from asbru_gateway.governance import lua
 from asbru_gateway.governance import metrics as gov_metrics
+from asbru_gateway.governance.accounting import FIELDS, SLACK_MS, WINDOWS, totals, usage_key
 from asbru_gateway.governance.limits import Limit
+from asbru_gateway.governance.redis_client import PipelinedRedis
 from asbru_gateway.governance.store import Decision, Settlement, StoreUnavailableError, slot
 from asbru_gateway.governance.windows import BUCKETS
 
@@ -58,39 +59,40 @@ class RedisStore:
         self.fingerprint = redis_fingerprint(config, url, password)
         self.config = config
         self._prefix = config.key_prefix + ":"
-        timeout_s = config.timeout_ms / 1000
-        self._pool = BlockingConnectionPool.from_url(
-            url,
-            password=password,
-            max_connections=config.max_connections,
-            timeout=timeout_s,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._redis = Redis(connection_pool=self._pool)
-        self._reserve = self._redis.register_script(lua.RESERVE)
-        self._settle = self._redis.register_script(lua.SETTLE)
+        self._client = PipelinedRedis(url, password, config.timeout_ms / 1000, (lua.RESERVE, lua.SETTLE))
+        self._reserve = self._client.sha(lua.RESERVE)
+        self._settle = self._client.sha(lua.SETTLE)
         self._down_until = 0.0
         self.up = True
 
     async def start(self) -> None:
         """Try once; a Redis that is down at start is not fatal (the failure policy applies)."""
         try:
-            await self._call(self._redis.ping)
+            await self._call(lambda: self._client.call("PING"))
         except StoreUnavailableError:
             log.warning("Redis is unreachable at start; retrying every %g s", self.config.retry_interval_s)
 
     async def close(self) -> None:
-        await self._redis.aclose()
-        await self._pool.disconnect()
+        await self._client.close()
 
     async def reserve(self, limits: tuple[Limit, ...], amounts: list[int], now_ms: int) -> Decision:
-        return self._decision(await self._run(self._reserve, limits, amounts, now_ms, "1"))
+        result = await self._run(limits, amounts, now_ms, "1")
+        return Decision(bool(result[0]), [int(value) for value in result[3:]], int(result[1]), int(result[2]))
 
     async def usage(self, limits: tuple[Limit, ...], now_ms: int) -> list[int]:
-        result = await self._run(self._reserve, limits, [0] * len(limits), now_ms, "0")
+        result = await self._run(limits, [0] * len(limits), now_ms, "0")
         return [int(value) for value in result[3:]]
+
+    async def totals(self, scope: str, now_ms: int) -> dict[str, dict[str, float]]:
+        counts = {}
+        for window in WINDOWS:
+            key = self._prefix + usage_key(scope, window, now_ms)
+            raw = await self._call(lambda key=key: self._hmget(key))  # type: ignore[misc]
+            counts[window.name] = [int(value or 0) for value in raw]
+        return totals(counts)
+
+    async def _hmget(self, key: str) -> Any:
+        return await self._client.call("HMGET", key, *FIELDS)
 
     async def settle(self, settlement: Settlement) -> None:
         keys: list[str] = []
@@ -99,18 +101,19 @@ class RedisStore:
             for limit, delta in zip(limits, deltas, strict=True):
                 if delta:
                     keys.append(self._key(limit, reserved_ms))
-                    args += [delta, "" if limit.window.calendar else slot(limit, reserved_ms), 0]
+                    args += [delta, "" if limit.window.calendar else slot(limit, reserved_ms)]
+        corrections = len(keys)
         at_ms = settlement.at_ms
-        for limit, amount in zip(settlement.records, settlement.amounts or (), strict=True):
-            if amount:
-                keys.append(self._key(limit, at_ms))
-                args += [amount, "", limit.window.period(at_ms)[1] + CALENDAR_SLACK_MS]
-        if keys:
-            await self._call(lambda: self._settle(keys=keys, args=args))
+        for scope in settlement.scopes:
+            keys += [self._prefix + usage_key(scope, window, at_ms) for window in WINDOWS]
+        if not keys:
+            return
+        ttls = [window.period(at_ms)[1] + SLACK_MS for window in WINDOWS]
+        tail = [*ttls, 1, settlement.tokens, settlement.micro_usd]
+        command = ("EVALSHA", self._settle, len(keys), *keys, corrections, *args, *tail)
+        await self._call(lambda: self._client.send(*command))
 
-    async def _run(
-        self, script: Any, limits: tuple[Limit, ...], amounts: list[int], now_ms: int, mode: str
-    ) -> list[Any]:
+    async def _run(self, limits: tuple[Limit, ...], amounts: list[int], now_ms: int, mode: str) -> list[Any]:
         keys: list[str] = []
         args: list[Any] = [now_ms, mode]
         for limit, amount in zip(limits, amounts, strict=True):
@@ -120,18 +123,23 @@ class RedisStore:
                 args += [limit.quota, amount, 0, window.period(now_ms)[1] + CALENDAR_SLACK_MS]
             else:
                 args += [limit.quota, amount, window.bucket_ms, (BUCKETS + 1) * window.bucket_ms + 1000]
-        result: list[Any] = await self._call(lambda: script(keys=keys, args=args))
+        result: list[Any] = await self._call(lambda: self._evalsha(self._reserve, keys, args))
         return result
+
+    async def _evalsha(self, sha: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._client.call("EVALSHA", sha, len(keys), *keys, *args)
+        except RedisError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+            script = self._client.scripts[sha]  # flushed by someone: load it again, once
+            await self._client.call("SCRIPT", "LOAD", script)
+            return await self._client.call("EVALSHA", sha, len(keys), *keys, *args)
 
     def _key(self, limit: Limit, at_ms: int) -> str:
         if limit.window.calendar:
             return f"{self._prefix}{limit.counter_id}:{slot(limit, at_ms)}"
         return self._prefix + limit.counter_id
-
-    @staticmethod
-    def _decision(result: list[Any]) -> Decision:
-        used = [int(value) for value in result[3:]]
-        return Decision(bool(result[0]), used, int(result[1]), int(result[2]))
 
     async def _call(self, command: Callable[[], Awaitable[Any]]) -> Any:
         """Run a Redis command; any failure marks Redis down for ``retry_interval_s``."""
@@ -151,9 +159,6 @@ class RedisStore:
             self.up = False
             gov_metrics.STORE_UP.set(0)
             gov_metrics.STORE_ERRORS.inc()
-            # Pooled connections to a server that went away are all dead: drop them, so the first
-            # call after ``retry_interval_s`` connects afresh instead of failing on a stale socket.
-            await self._pool.disconnect(inuse_connections=False)
             raise StoreUnavailableError(f"Redis failed: {type(error).__name__}") from None
         if not self.up:
             log.info("Redis is reachable again")

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from asbru_gateway.governance.accounting import WINDOWS, totals
 from asbru_gateway.governance.limits import Limit
 from asbru_gateway.governance.windows import BUCKETS, sliding_retry_ms
 
@@ -42,10 +43,12 @@ class Settlement:
 
     corrections: list[tuple[tuple[Limit, ...], list[int], int]]
     """(limits, deltas, reserved at ms) per reservation; only existing counters are corrected."""
-    records: tuple[Limit, ...] = ()
-    amounts: list[int] | None = None
+    scopes: tuple[str, ...] = ()
+    """Accounting scopes the request counts in (``key/NAME``, ``team/NAME``, ...)."""
+    tokens: int = 0
+    micro_usd: int = 0
     at_ms: int = 0
-    """When ``records`` are counted (their calendar periods)."""
+    """When the usage is counted (its calendar periods)."""
 
 
 class StoreUnavailableError(Exception):
@@ -68,6 +71,10 @@ class CounterStore(Protocol):
 
     async def usage(self, limits: tuple[Limit, ...], now_ms: int) -> list[int]: ...
 
+    async def totals(self, scope: str, now_ms: int) -> dict[str, dict[str, float]]:
+        """The accounting counters of ``scope`` for the current day and month."""
+        ...
+
 
 def slot(limit: Limit, now_ms: int) -> str:
     """Where ``now_ms``'s usage goes: the calendar period id, or the sliding bucket number."""
@@ -86,6 +93,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._sliding: dict[str, dict[int, int]] = {}
         self._calendar: dict[str, tuple[str, int]] = {}
+        self._usage: dict[tuple[str, str], tuple[str, list[int]]] = {}
 
     async def start(self) -> None:
         return None
@@ -110,12 +118,25 @@ class MemoryStore:
             for limit, delta in zip(limits, deltas, strict=True):
                 if delta:
                     self._add(limit, delta, reserved_ms, create=False)
-        for limit, amount in zip(settlement.records, settlement.amounts or (), strict=True):
-            if amount:
-                self._add(limit, amount, settlement.at_ms, create=True)
+        for scope in settlement.scopes:
+            for window in WINDOWS:
+                period = window.period(settlement.at_ms)[0]
+                current, counts = self._usage.get((scope, window.name), ("", [0, 0, 0]))
+                if current != period:
+                    counts = [0, 0, 0]
+                counts = [counts[0] + 1, counts[1] + settlement.tokens, counts[2] + settlement.micro_usd]
+                self._usage[(scope, window.name)] = (period, counts)
 
     async def usage(self, limits: tuple[Limit, ...], now_ms: int) -> list[int]:
         return [self._used(limit, now_ms) for limit in limits]
+
+    async def totals(self, scope: str, now_ms: int) -> dict[str, dict[str, float]]:
+        counts = {}
+        for window in WINDOWS:
+            period, values = self._usage.get((scope, window.name), ("", [0, 0, 0]))
+            if period == window.period(now_ms)[0]:
+                counts[window.name] = values
+        return totals(counts)
 
     def _used(self, limit: Limit, now_ms: int) -> int:
         counter = limit.counter_id

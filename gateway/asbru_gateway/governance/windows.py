@@ -46,23 +46,11 @@ class Window:
         return f"{self.name}-c" if self.calendar else self.name
 
     def period(self, now_ms: int) -> tuple[str, int]:
-        """Calendar: the current period's id and the ms left until it ends."""
-        now = datetime.fromtimestamp(now_ms / 1000, UTC)
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        if self.name == "day":
-            end = start + timedelta(days=1)
-            period = start.strftime("%Y%m%d")
-        elif self.name == "week":
-            start -= timedelta(days=start.weekday())
-            end = start + timedelta(days=7)
-            period = start.strftime("%Y%m%d")
-        elif self.name == "month":
-            start = start.replace(day=1)
-            end = (start + timedelta(days=32)).replace(day=1)
-            period = start.strftime("%Y%m")
-        else:
-            raise ValueError(f"no calendar period {self.name!r}")
-        return period, int(end.timestamp() * 1000) - now_ms
+        """Calendar: the current period's id and the ms left until it ends (cached per period)."""
+        cached = _PERIODS.get(self.name)
+        if cached is None or not cached[0] <= now_ms < cached[1]:
+            cached = _PERIODS[self.name] = _calendar_period(self.name, now_ms)
+        return cached[2], cached[1] - now_ms
 
     def reset_ms(self, now_ms: int) -> int:
         """When the usage counted now stops counting: a period's end, a bucket's exit from the window."""
@@ -70,6 +58,30 @@ class Window:
             return self.period(now_ms)[1]
         bucket = self.bucket_ms
         return (now_ms // bucket + BUCKETS + 1) * bucket - now_ms
+
+
+_PERIODS: dict[str, tuple[int, int, str]] = {}
+"""Window name -> (start ms, end ms, id) of the last calendar period computed: a request computes
+no dates unless a period just changed."""
+
+
+def _calendar_period(name: str, now_ms: int) -> tuple[int, int, str]:
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if name == "day":
+        end = start + timedelta(days=1)
+        period = start.strftime("%Y%m%d")
+    elif name == "week":
+        start -= timedelta(days=start.weekday())
+        end = start + timedelta(days=7)
+        period = start.strftime("%Y%m%d")
+    elif name == "month":
+        start = start.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        period = start.strftime("%Y%m")
+    else:
+        raise ValueError(f"no calendar period {name!r}")
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000), period
 
 
 def sliding_retry_ms(buckets: dict[int, int], now_ms: int, bucket_ms: int, need: int) -> int:

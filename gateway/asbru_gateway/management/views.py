@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from asbru_gateway.config.model import GatewayConfig
-from asbru_gateway.governance.accounting import summary, usage_limits
 from asbru_gateway.governance.limits import MICRO, USD, Limit
 from asbru_gateway.management.schemas import (
     KeyView,
@@ -47,9 +46,8 @@ class Views:
     async def usage(self, scope: str) -> Usage | None:
         if not self.compiled.config.usage_accounting:
             return None
-        limits = usage_limits(scope)
-        totals = summary(limits, await self.plugin.store.usage(limits, _now_ms()))
-        return Usage(day=Totals(**totals["day"]), month=Totals(**totals["month"]))  # type: ignore[arg-type]
+        totals = await self.plugin.store.totals(scope, _now_ms())
+        return Usage(day=Totals.model_validate(totals["day"]), month=Totals.model_validate(totals["month"]))
 
     async def key(self, name: str) -> KeyView | None:
         entry = self.compiled.keys.entries.get(name)

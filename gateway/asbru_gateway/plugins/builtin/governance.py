@@ -34,7 +34,6 @@ from asbru_gateway.config.secrets import SecretResolver
 from asbru_gateway.core.attempt import Attempt
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.governance import metrics as gov_metrics
-from asbru_gateway.governance.accounting import usage_amounts, usage_limits
 from asbru_gateway.governance.compile import Compiled, compile_governance
 from asbru_gateway.governance.errors import (
     BudgetExceededError,
@@ -105,7 +104,6 @@ class GovernancePlugin:
         self.shared: SharedStore | None = None
         self._cost_children: dict[tuple[str, str], Any] = {}
         self._accounting = compiled.config.usage_accounting
-        self._usage_limits: dict[str, tuple[Limit, ...]] = {}
         for secret in compiled.secrets:
             register_secret(secret)
 
@@ -247,7 +245,7 @@ class GovernancePlugin:
                     self._correct(settlement, request, reservation, cost)
         if self._accounting and (entry is not None or provider is not None):
             self._record(settlement, request, entry, cost)
-        if settlement.corrections or settlement.records:
+        if settlement.corrections or settlement.scopes:
             try:
                 await self.store.settle(settlement)
             except StoreUnavailableError:
@@ -274,30 +272,16 @@ class GovernancePlugin:
         self, settlement: Settlement, request: LLMRequest, entry: KeyEntry | None, cost: float
     ) -> None:
         """Count the request on the accounting counters of its key, team, provider and model."""
-        records: tuple[Limit, ...] = ()
-        if entry is not None:
-            records = self._usage_of(f"key/{entry.name}")
-            if entry.team is not None:
-                records += self._usage_of(f"team/{entry.team}")
+        scopes: list[str] = list(entry.scopes) if entry is not None else []
         provider = request.provider
         if provider is not None:
-            records += self._usage_of(f"provider/{provider}")
-            records += self._usage_of(
-                f"model/{provider}/{metrics.bounded_model(request.metric_model) or '-'}"
-            )
+            scopes.append(f"provider/{provider}")
+            scopes.append(f"model/{provider}/{metrics.bounded_model(request.metric_model) or '-'}")
         usage = request.usage
-        amounts = usage_amounts(usage.total_tokens if usage else 0, round(cost * MICRO))
-        settlement.records = records
-        settlement.amounts = amounts * (len(records) // len(amounts))
+        settlement.scopes = tuple(scopes)
+        settlement.tokens = usage.total_tokens if usage else 0
+        settlement.micro_usd = round(cost * MICRO)
         settlement.at_ms = self._clock()
-
-    def _usage_of(self, scope: str) -> tuple[Limit, ...]:
-        found = self._usage_limits.get(scope)
-        if found is None:
-            found = usage_limits(scope)
-            if len(self._usage_limits) < 100_000:
-                self._usage_limits[scope] = found
-        return found
 
     def _cost(self, request: LLMRequest) -> float:
         micro = self.compiled.prices.cost(request.provider, request.upstream_model, request.usage)

@@ -1,0 +1,204 @@
+"""What governance adds to a request: CPU per request and Redis round trips, in process.
+
+    python bench/governance_cost.py [N]                    # CPU time, every mode, N=20000
+    python bench/governance_cost.py N MODE                 # one mode (for callgrind, below)
+
+Modes: ``off`` (no governance), ``memory`` (a virtual key with one rate limit and one budget,
+in-process counters), ``redis`` (the same on a redis-server this script starts on loopback).
+The ASGI app is called directly with a canned upstream answer (no sockets but Redis's), so the
+numbers are the gateway's own work per request. Redis round trips are counted by Redis itself
+(``INFO commandstats``), split into before the response (reserve) and after it (settle).
+
+Instructions (callgrind; independent of machine noise): run a mode at two N and divide the
+difference, e.g.
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python bench/governance_cost.py 2000 redis
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "gateway"))
+
+from asbru_gateway.app import AppSettings, create_app  # noqa: E402
+from asbru_gateway.config.loader import parse_config  # noqa: E402
+from asbru_gateway.providers import transport  # noqa: E402
+
+KEY = "vk-bench-0123456789abcdef"
+ANSWER = orjson.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello from the mock."}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 24, "completion_tokens": 14, "total_tokens": 38},
+    }
+)
+BODY = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+
+
+class Canned:
+    status = 200
+    headers = {"content-type": "application/json"}  # noqa: RUF012
+
+    async def read(self) -> bytes:
+        return ANSWER
+
+    def release(self) -> None:
+        return None
+
+
+async def _send_upstream(self: Any, request: Any, *, stream: bool) -> Canned:
+    return Canned()
+
+
+transport.AiohttpClient.send = _send_upstream  # type: ignore[method-assign,assignment]
+
+
+def config(mode: str, redis_url: str | None) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "providers": [
+            {"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1",
+             "keys": [{"name": "k1", "secret": "env:BENCH_UPSTREAM_KEY"}]}
+        ],
+        "routes": [{"name": "gpt-4o-mini", "targets": [{"provider": "mock", "model": "gpt-4o-mini"}]}],
+        "plugins": [{"name": "telemetry", "type": "telemetry", "order": -100}],
+    }
+    if mode != "off":
+        base["governance"] = {
+            "require_virtual_key": True,
+            "virtual_keys": [
+                {
+                    "name": "bench",
+                    "secret": "env:BENCH_VK",
+                    "rate_limits": {"requests_per_minute": 1_000_000_000},
+                    "budgets": [{"period": "day", "tokens": 1_000_000_000_000}],
+                }
+            ],
+        }
+        if mode == "redis":
+            base["governance"]["redis"] = {"url": redis_url}
+    return base
+
+
+async def run(mode: str, n: int, redis_url: str | None) -> float:
+    """CPU seconds per request over ``n`` requests (after 500 warm-up requests)."""
+    app = create_app(AppSettings(), config=parse_config(config(mode, redis_url)))
+    await app.startup()
+    out: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        out.append(message)
+
+    message = {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return message
+
+    headers = [
+        (b"host", b"x"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {KEY}".encode()),
+        (b"content-length", str(len(BODY)).encode()),
+    ]
+
+    async def batch(count: int) -> None:
+        for _ in range(count):
+            scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers,
+                     "query_string": b""}
+            out.clear()
+            await app(scope, receive, send)
+            assert out[0]["status"] == 200, out
+
+    await batch(500)
+    started = time.process_time()
+    await batch(n)
+    spent = time.process_time() - started
+    await app.shutdown()
+    return spent / n
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_calls(port: int) -> dict[str, int]:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"INFO commandstats\r\n")
+        data = b""
+        while not data.endswith(b"\r\n\r\n") and b"cmdstat" not in data[-200:]:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if data.count(b"\r\n") > 3 and data.endswith(b"\r\n"):
+                break
+    calls = {}
+    for line in data.decode().splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line.partition(":")
+            calls[name.removeprefix("cmdstat_")] = int(rest.split(",")[0].removeprefix("calls="))
+    return calls
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    modes = sys.argv[2:] or ["off", "memory", "redis"]
+    os.environ["BENCH_UPSTREAM_KEY"] = "sk-bench-upstream-0123456789"
+    os.environ["BENCH_VK"] = KEY
+    server = shutil.which("redis-server")
+    port = _free_port()
+    workdir = tempfile.mkdtemp()
+    redis = None
+    if "redis" in modes:
+        assert server, "redis-server is not installed"
+        redis = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                _redis_calls(port)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    try:
+        for mode in modes:
+            before = _redis_calls(port) if mode == "redis" else {}
+            per_request = uvloop.run(run(mode, n, f"redis://127.0.0.1:{port}/0"))
+            line = f"{mode:7} {per_request * 1e6:8.1f} us CPU/request"
+            if mode == "redis":
+                after = _redis_calls(port)
+                calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+                evalsha = calls.get("evalsha", 0) / (n + 500)
+                line += f"   Redis EVALSHA per request: {evalsha:.2f} (reserve before the response, settle after)"
+            print(line, flush=True)
+    finally:
+        if redis is not None:
+            redis.kill()
+            redis.wait(10)
+
+
+if __name__ == "__main__":
+    main()
