@@ -16,7 +16,6 @@ difference, e.g.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -45,7 +44,11 @@ ANSWER = orjson.dumps(
         "created": 1700000000,
         "model": "gpt-4o-mini",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "Hello from the mock."}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello from the mock."},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {"prompt_tokens": 24, "completion_tokens": 14, "total_tokens": 38},
     }
@@ -74,8 +77,12 @@ transport.AiohttpClient.send = _send_upstream  # type: ignore[method-assign,assi
 def config(mode: str, redis_url: str | None) -> dict[str, Any]:
     base: dict[str, Any] = {
         "providers": [
-            {"name": "mock", "type": "openai", "base_url": "http://127.0.0.1:1/v1",
-             "keys": [{"name": "k1", "secret": "env:BENCH_UPSTREAM_KEY"}]}
+            {
+                "name": "mock",
+                "type": "openai",
+                "base_url": "http://127.0.0.1:1/v1",
+                "keys": [{"name": "k1", "secret": "env:BENCH_UPSTREAM_KEY"}],
+            }
         ],
         "routes": [{"name": "gpt-4o-mini", "targets": [{"provider": "mock", "model": "gpt-4o-mini"}]}],
         "plugins": [{"name": "telemetry", "type": "telemetry", "order": -100}],
@@ -120,8 +127,13 @@ async def run(mode: str, n: int, redis_url: str | None) -> float:
 
     async def batch(count: int) -> None:
         for _ in range(count):
-            scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers,
-                     "query_string": b""}
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": "/v1/chat/completions",
+                "headers": headers,
+                "query_string": b"",
+            }
             out.clear()
             await app(scope, receive, send)
             assert out[0]["status"] == 200, out
@@ -192,7 +204,9 @@ def main() -> None:
                 after = _redis_calls(port)
                 calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
                 evalsha = calls.get("evalsha", 0) / (n + 500)
-                line += f"   Redis EVALSHA per request: {evalsha:.2f} (reserve before the response, settle after)"
+                line += (
+                    f"   Redis EVALSHA per request: {evalsha:.2f} (reserve before the answer, settle after)"
+                )
             print(line, flush=True)
     finally:
         if redis is not None:
