@@ -115,7 +115,9 @@ async def readyz() -> AsyncIterator[tuple[str, dict[str, str]]]:
     await runner.cleanup()
 
 
-def run_operator(ctx: OperatorContext, stop: threading.Event, ready: threading.Event) -> None:
+def run_operator(
+    ctx: OperatorContext, stop: threading.Event, ready: threading.Event, usage_interval_s: float = 10.0
+) -> None:
     """The operator in its own thread and event loop, as kopf's own KopfRunner does: at exit kopf
     cancels every task it did not start with, which would include pytest's fixture teardown."""
     settings = kopf.OperatorSettings()
@@ -124,7 +126,7 @@ def run_operator(ctx: OperatorContext, stop: threading.Event, ready: threading.E
     settings.scanning.disabled = True
     asyncio.run(
         kopf.operator(
-            registry=build_registry(probe_interval_s=0.2),
+            registry=build_registry(probe_interval_s=0.2, usage_interval_s=usage_interval_s),
             settings=settings,
             standalone=True,
             namespaces=[NS],

@@ -8,47 +8,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
-import kmock
-import kopf
 import orjson
-import pytest
 
 from asbru_gateway.app import AppSettings
-from asbru_operator.context import MEMO_KEY, OperatorContext
-from asbru_operator.handlers import build_registry
-from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, TEAMS, VIRTUAL_KEYS, ApiResource, KubeApi
+from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, TEAMS, VIRTUAL_KEYS, ApiResource
 from tests.gateway_server import RunningGateway, run_gateway
-from tests.kube_cluster import write_kubeconfig
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
-from tests.operator.test_operator_kmock import PODS, SECRETS, Cluster, condition, eventually, register_crds
+from tests.operator.test_operator_kmock import PODS, SECRETS, Cluster, condition, eventually
 
 ROUTES = ApiResource("asbru.dev", "v1alpha1", "llmroutes")
 CONFIGMAPS = ApiResource("", "v1", "configmaps")
 DEPLOYMENTS = ApiResource("apps", "v1", "deployments")
-
-
-def _run(ctx: OperatorContext, stop: threading.Event, ready: threading.Event) -> None:
-    settings = kopf.OperatorSettings()
-    settings.scanning.disabled = True
-    asyncio.run(
-        kopf.operator(
-            registry=build_registry(probe_interval_s=0.2, usage_interval_s=0.3),
-            settings=settings,
-            standalone=True,
-            namespaces=[NS],
-            memo=kopf.Memo({MEMO_KEY: ctx}),
-            stop_flag=stop,
-            ready_flag=ready,
-        )
-    )
 
 
 def _key(name: str = "alice", **spec: Any) -> dict[str, Any]:
@@ -73,45 +47,6 @@ TEAM = {
 }
 
 
-@pytest.fixture
-async def control_plane(
-    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Cluster, dict[str, RunningGateway]]]:
-    register_crds(kmock)
-    url = str(kmock.url).rstrip("/")
-    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", kmock)))
-    pods: dict[str, RunningGateway] = {}
-
-    def admin_url(pod: dict[str, Any]) -> str | None:
-        running = pods.get(pod["metadata"]["name"])
-        if running is None or running.app.management is None:
-            return None
-        return f"http://127.0.0.1:{running.app.management.port}"
-
-    ctx = OperatorContext(
-        api=KubeApi(url),
-        default_image="example.com/asbru:test",
-        pod_url=lambda pod: pods[pod["metadata"]["name"]].url if pod["metadata"]["name"] in pods else None,
-        admin_url=admin_url,
-    )
-    stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(target=_run, args=(ctx, stop, ready), name="operator")
-    thread.start()
-    with contextlib.ExitStack() as stack:
-        async with aiohttp.ClientSession() as session:
-            cluster = Cluster(url, session)
-            cluster.stack = stack  # type: ignore[attr-defined]
-            try:
-                assert await asyncio.to_thread(ready.wait, 10), "the operator did not start"
-                yield cluster, pods
-            finally:
-                stop.set()
-                await asyncio.to_thread(thread.join, 20)
-                await cluster.api.close()
-                await asyncio.to_thread(stack.close)
-    assert not thread.is_alive()
-
-
 def _decoded(secret: dict[str, Any] | None, key: str) -> str:
     return base64.b64decode((secret or {})["data"][key]).decode()
 
@@ -125,6 +60,14 @@ async def test_virtual_key_cr_to_hashed_config_enforcement_and_status(
     control_plane: tuple[Cluster, dict[str, RunningGateway]],
 ) -> None:
     cluster, pods = control_plane
+    with contextlib.ExitStack() as stack:
+        try:
+            await _scenario(cluster, pods, stack)
+        finally:
+            await asyncio.to_thread(stack.close)
+
+
+async def _scenario(cluster: Cluster, pods: dict[str, RunningGateway], stack: contextlib.ExitStack) -> None:
     await cluster.create(SECRETS, fixtures.secret("echo-keys", **{"api-key": "sk-echo-000000"}))
     await cluster.create(PROVIDERS, fixtures.provider("echo", secret="echo-keys", type="echo", baseURL=None))
     await cluster.create(
@@ -165,7 +108,6 @@ async def test_virtual_key_cr_to_hashed_config_enforcement_and_status(
 
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     settings = AppSettings(kube_source=f"{NS}/gw-config", admin_port=0, admin_token=token, shutdown_drain_s=1)
-    stack: contextlib.ExitStack = cluster.stack  # type: ignore[attr-defined]
     running = await asyncio.to_thread(stack.enter_context, run_gateway(settings=settings))
     pods["gw-0"] = running
     await cluster.create(

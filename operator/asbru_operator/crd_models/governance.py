@@ -8,11 +8,11 @@ ConfigMap gets only its salted hash.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
+from asbru_gateway.config.governance import FailurePolicy, Period, Reset
 from asbru_operator.crd_models.common import (
     BasicStatus,
     CRDModel,
@@ -25,17 +25,6 @@ from asbru_operator.crd_models.common import (
 Glob = Annotated[str, Field(min_length=1, max_length=256)]
 Globs = Annotated[list[Glob], Field(max_length=64)]
 Summary = Annotated[str, Field(max_length=256)]
-
-
-class BudgetPeriod(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-class BudgetReset(StrEnum):
-    CALENDAR = "calendar"
-    ROLLING = "rolling"
 
 
 class RateLimitsSpec(CRDModel):
@@ -52,8 +41,8 @@ class RateLimitsSpec(CRDModel):
 class BudgetSpec(CRDModel):
     """USD and/or tokens per day, week or month (calendar periods start 00:00 UTC, or rolling)."""
 
-    period: BudgetPeriod
-    reset: BudgetReset = BudgetReset.CALENDAR
+    period: Period
+    reset: Reset = Reset.CALENDAR
     usd: float | None = Field(None, gt=0, le=1e9)
     tokens: int | None = Field(None, ge=1)
 
@@ -106,11 +95,6 @@ class LLMTeamSpec(CRDModel):
 
 class LLMTeamStatus(UsageStatus):
     """Observed state of an LLMTeam."""
-
-
-class FailurePolicy(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 class RedisSpec(CRDModel):

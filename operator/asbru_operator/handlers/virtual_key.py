@@ -12,8 +12,8 @@ import kopf
 
 from asbru_operator.context import context_of
 from asbru_operator.crd_models.common import GROUP, VERSION
+from asbru_operator.handlers import secret
 from asbru_operator.handlers.members import on_member_event
-from asbru_operator.members import refresh_namespace, spec_fingerprint
 from asbru_operator.render.governance import key_secret
 from asbru_operator.virtual_keys import ensure_key_secret, write_key_status
 
@@ -44,18 +44,11 @@ def holds_a_key(*, namespace: str | None, name: str, **kwargs: Any) -> bool:
     return (str(namespace), name) in refs
 
 
-async def on_key_secret_event(*, memo: Any, event: Any, namespace: str | None, name: str, **_: Any) -> None:
-    ctx, namespace = context_of(memo), str(namespace)
-    gone = event.get("type") == "DELETED"
-    fingerprint = None if gone else spec_fingerprint(event.get("object") or {}, fields=("data",))
-    if ctx.changed("key-secrets", namespace, name, fingerprint) or gone:
-        await refresh_namespace(ctx, namespace)
-
-
 def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.event(GROUP, VERSION, "llmvirtualkeys", registry=registry, id="virtual-key-event")(on_key_event)
     kopf.on.event(GROUP, VERSION, "llmteams", registry=registry, id="team-event")(on_team_event)
     kopf.index(GROUP, VERSION, "llmvirtualkeys", registry=registry, id=INDEX)(key_secrets)
+    # The same handler as for providers' Secrets: a changed value re-renders the namespace.
     kopf.on.event("v1", "secrets", registry=registry, when=holds_a_key, id="key-secret-event")(
-        on_key_secret_event
+        secret.on_secret_event
     )
