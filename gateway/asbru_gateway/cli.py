@@ -88,6 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
     os.environ["ASBRU_LOG_LEVEL"] = args.log_level
     os.environ["ASBRU_CONFIG_WATCH"] = "0" if args.no_watch else "1"
     os.environ["ASBRU_ADMIN_HOST"] = args.admin_host
+    os.environ["ASBRU_WORKERS"] = str(args.workers)
     admin_port = str(args.admin_port) if args.admin_port is not None else None
     for name, value in (
         ("ASBRU_CONFIG", args.config),

@@ -24,6 +24,8 @@ connection and the counts. A bug in this plugin fails the request closed (503): 
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +54,7 @@ from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import register_secret
 from asbru_gateway.plugins.base import Outcome, ShortCircuit
 
+log = logging.getLogger(__name__)
 NAME = "governance"
 COST_HEADER = b"x-asbru-cost"
 _MISSING = UnauthorizedError(
@@ -113,10 +116,12 @@ class GovernancePlugin:
         return self.shared.store
 
     async def start(self) -> None:
-        self.shared = await SharedStore.take(
-            self.compiled.redis, self._previous.shared if self._previous else None
-        )
+        previous = self._previous.shared if self._previous else None
+        self.shared = await SharedStore.take(self.compiled.redis, previous)
         self._previous = None
+        workers = int(os.environ.get("ASBRU_WORKERS", "1"))
+        if previous is None and not self.shared.store.shared and workers > 1:
+            log.warning("governance without Redis: each of the %d workers counts limits on its own", workers)
 
     async def stop(self) -> None:
         if self.shared is not None:
