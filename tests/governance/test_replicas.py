@@ -7,6 +7,7 @@ policies; keys are rotated (a watched file) and expire. No key value appears in 
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -214,3 +215,6 @@ def test_two_workers_share_one_management_port(tmp_path: Path, redis: RedisServe
         key = httpx.get(f"http://127.0.0.1:{port}/v1/keys/limited", headers=headers).json()
         assert key["limits"][0]["used"] == 4  # both workers count in Redis
         _assert_no_key_in_logs([served], LIMITED, "admin-token-0123456789")
+        # SIGTERM, not the helper's kill: the supervisor stops its workers (a kill would orphan them).
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(15)

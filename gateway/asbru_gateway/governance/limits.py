@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asbru_gateway.config.governance import Budget, RateLimits, Reset
 from asbru_gateway.governance.windows import Window
@@ -32,15 +32,15 @@ class Limit:
     budget: bool
     """True for a budget (429 ``budget_exceeded``), False for a rate limit (429 ``rate_limited``)."""
 
-    @property
-    def counter_id(self) -> str:
-        return f"{self.scope}:{self.metric}:{self.window.id}"
+    counter_id: str = field(init=False, compare=False)
+    """The counter's name (``key/NAME:tokens:day-c``), independent of the quota."""
+    policy: str = field(init=False, compare=False)
+    """The name in ``RateLimit-Policy``/``RateLimit``: ``key-requests-minute``, ``team-usd-month-c``."""
 
-    @property
-    def policy(self) -> str:
-        """The name in ``RateLimit-Policy``/``RateLimit``: ``key-requests-minute``, ``team-usd-month``."""
-        kind = self.scope.partition("/")[0]
-        return f"{kind}-{self.metric}-{self.window.id}"
+    def __post_init__(self) -> None:
+        window_id = self.window.id
+        object.__setattr__(self, "counter_id", f"{self.scope}:{self.metric}:{window_id}")
+        object.__setattr__(self, "policy", f"{self.scope.partition('/')[0]}-{self.metric}-{window_id}")
 
     def describe(self) -> str:
         """For messages: ``10 requests per minute``, ``200 tokens per day``, ``$5.00 per month``."""

@@ -35,12 +35,25 @@ Pending = tuple[asyncio.Future[Any] | None, float]
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
-    """A command in RESP (bulk strings; ints and strs encoded)."""
+    """A command in RESP (bulk strings; ints and strs encoded). Strings repeat (script SHAs, counter
+    keys, field names), so their encoded form is kept: packing is then mostly one join."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+        if isinstance(arg, int):
+            text = b"%d" % arg
+            parts.append(b"$%d\r\n%b\r\n" % (len(text), text))
+            continue
+        bulk = _BULK.get(arg)
+        if bulk is None:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            bulk = b"$%d\r\n%b\r\n" % (len(data), data)
+            if len(_BULK) < 8192:
+                _BULK[arg] = bulk
+        parts.append(bulk)
     return b"".join(parts)
+
+
+_BULK: dict[Any, bytes] = {}
 
 
 class PipelinedRedis:
@@ -55,6 +68,7 @@ class PipelinedRedis:
         self.scripts = {hashlib.sha1(script.encode()).hexdigest(): script for script in scripts}  # noqa: S324 - Redis names scripts by SHA-1
         self._conn: Connection | None = None
         self._pending: collections.deque[Pending] = collections.deque()
+        self._outgoing: list[bytes] = []
         self._connecting = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -75,11 +89,21 @@ class PipelinedRedis:
         self._write(conn, args, None)
 
     def _write(self, conn: Connection, args: tuple[Any, ...], future: asyncio.Future[Any] | None) -> None:
-        writer = conn._writer  # written directly: synchronous, so queue order is wire order
-        if writer is None:
+        """Queue the command; commands of one loop iteration leave in one write (one syscall)."""
+        if conn._writer is None:  # redis-py's stream writer, written to in bulk
             raise RedisConnectionError("Redis connection is closed")
-        self._pending.append((future, asyncio.get_running_loop().time()))
-        writer.write(pack(args))
+        loop = asyncio.get_running_loop()
+        self._pending.append((future, loop.time()))
+        self._outgoing.append(pack(args))
+        if len(self._outgoing) == 1:
+            loop.call_soon(self._flush, conn)
+
+    def _flush(self, conn: Connection) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        writer = conn._writer
+        if writer is None or self._conn is not conn:
+            return  # the connection broke meanwhile: its pending commands have failed already
+        writer.write(b"".join(outgoing))
 
     async def _connection(self) -> Connection:
         conn = self._conn
@@ -149,6 +173,7 @@ class PipelinedRedis:
         if self._conn is not conn:
             return
         self._conn = None
+        self._outgoing = []
         pending, self._pending = self._pending, collections.deque()
         failure = RedisConnectionError(f"Redis connection lost: {type(error).__name__}")
         for future, _ in pending:
