@@ -19,6 +19,7 @@ from asbru_gateway.api import exchange
 from asbru_gateway.api.disconnect import DisconnectSweeper
 from asbru_gateway.api.responses import send_body, send_error, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
+from asbru_gateway.core.request import OPERATIONS
 from asbru_gateway.dialects import registry
 from asbru_gateway.dialects.base import MODEL, MODELS, ModelLookup
 from asbru_gateway.dialects.registry import Mount
@@ -28,6 +29,7 @@ from asbru_gateway.runtime.gateway import Gateway
 from asbru_gateway.runtime.model_list import find_model, model_list
 
 Handler = Callable[[Scope, Receive, Send, bytes], Awaitable[None]]
+_LLM_OPERATIONS = frozenset(OPERATIONS)
 MAX_REQUEST_ID = 128
 MODEL_PREFIX = "/models/"
 
@@ -66,7 +68,20 @@ class ApiRouter:
         method, path = scope["method"], scope["path"]
         mounts = self._mounts.get((method, path))
         if mounts is not None:
-            await self._serve(mounts, scope, receive, send, request_id=request_id, path_model=None)
+            mount = mounts[0] if len(mounts) == 1 else _disambiguate(mounts, scope)
+            if mount.endpoint.operation in _LLM_OPERATIONS:  # the hot path: straight to the exchange
+                await exchange.serve(
+                    self.gateway,
+                    mount,
+                    scope,
+                    receive,
+                    send,
+                    request_id=request_id,
+                    path_model=None,
+                    disconnects=self.disconnects,
+                )
+            else:
+                await self._serve(mounts, scope, receive, send, request_id=request_id, path_model=None)
             return
         handler = self._internal.get((method, path))
         if handler is not None:

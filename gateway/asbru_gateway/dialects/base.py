@@ -52,9 +52,8 @@ class Incoming:
 
     __slots__ = ("body", "endpoint", "family", "headers", "path_model", "query", "request_id")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built once per request, positionally on the hot path
         self,
-        *,
         request_id: str,
         endpoint: Endpoint,
         body: bytes,

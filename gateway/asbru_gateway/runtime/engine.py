@@ -52,7 +52,9 @@ async def run(snapshot: Snapshot, request: LLMRequest) -> tuple[Outcome, int]:
             outcome = Outcome(error.status, error=error)
     if outcome.stream is None and pipeline.has_post_hooks:
         outcome = await pipeline.post(request, outcome, reached)
-    request.metric_model = snapshot.routes.model_label(request.upstream_model)
+    served = request.upstream_model
+    if served:  # inline of RouteTable.model_label: a call less per request
+        request.metric_model = served if served in snapshot.routes.configured_models else "other"
     return outcome, reached
 
 
@@ -75,12 +77,3 @@ def _counts_natively(snapshot: Snapshot, request: LLMRequest, candidates: tuple[
 def _estimate(request: LLMRequest) -> Reply:
     """A local token count for a provider that cannot count for this format (documented estimate)."""
     return Reply(data={"input_tokens": estimate_prompt_tokens(request.core)}, format=CORE)
-
-
-async def complete(snapshot: Snapshot, request: LLMRequest, outcome: Outcome, reached: int) -> None:
-    """After the response's last byte: completion hooks, then the request leaves its snapshot."""
-    try:
-        if snapshot.pipeline.has_complete_hooks:
-            await snapshot.pipeline.complete(request, outcome, reached)
-    finally:
-        snapshot.leave()

@@ -103,10 +103,9 @@ class OpenAIStreamDecoder:
         self._first_checked = False
 
     def feed(self, data: bytes) -> list[StreamItem]:
-        if self._passes_through(data):
-            return [data]
-        if data.endswith(DONE_EVENT) and self._passes_through(data[: -len(DONE_EVENT)]):
-            self.done = True  # a whole short answer in one read: deltas, then the end marker
+        ends = data.endswith(DONE_EVENT)  # a whole short answer in one read: deltas, then the end marker
+        if self._passes_through(data[: -len(DONE_EVENT)] if ends else data):
+            self.done = ends
             return [data]
         # Anything else, a block with a malformed event included, goes event by event: the good
         # events before a bad one still reach the client, nothing after it does.
@@ -136,18 +135,18 @@ class OpenAIStreamDecoder:
         if (
             self._sse.pending
             or self.failed
-            or not data.endswith(b"\n\n")
+            or not data.endswith(b"}\n\n")
             or not data.startswith(b"data: {")
             or b"\r" in data
             or b'"usage"' in data
             or b'"error"' in data
-            or b"[DONE]" in data
         ):
             return False
+        # One ``data: {...}`` line per event: every event ends in ``}`` and every one after the
+        # first starts with ``data: {`` (so no comment, ``[DONE]`` or other line hides in between).
         events = data.count(b"\n\n")
         return (
-            data.count(b"\n") == 2 * events
-            and data.count(b"}\n\n") == events
+            data.count(b"}\n\n") == events
             and data.count(b"\n\ndata: {") == events - 1
             and (self._first_checked or self._check_first(data))
         )
