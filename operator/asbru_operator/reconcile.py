@@ -1,7 +1,7 @@
 """One gateway's reconciliation: fetch its sources, render, apply, report conditions.
 
 Called by the gateway's own handlers, by events of the resources it consumes (providers, routes,
-plugins, referenced Secrets) and by the probe timer. Idempotent: it always renders from fresh
+plugins, referenced Secrets) and by the probe loop. Idempotent: it always renders from fresh
 state and writes status only when something changed.
 """
 
