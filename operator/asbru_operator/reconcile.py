@@ -15,7 +15,7 @@ from typing import Any
 from asbru_operator import probe
 from asbru_operator.context import OperatorContext
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
-from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PODS, PROVIDERS, ROUTES, SECRETS, KubeApi
+from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PODS, PROVIDERS, ROUTES, SECRETS, KubeApi, KubeApiError
 from asbru_operator.render import selectors, status
 from asbru_operator.render.config import (
     RenderError,
@@ -79,17 +79,20 @@ async def reconcile_gateway(ctx: OperatorContext, namespace: str, name: str) -> 
         if body is None or body["metadata"].get("deletionTimestamp"):
             return Outcome(revision=None)
         checks, revision, retry = await _render_and_apply(ctx, body)
-        old = body.get("status") or {}
-        if revision is not None and revision != old.get("revision"):
-            desired = parse_spec(LLMGatewaySpec, body).replicas
-            checks[status.PROGRAMMED] = status.Check(
-                None, "Pending", f"0 of {desired} pods run revision {revision}"
-            )
-        else:
-            checks[status.PROGRAMMED] = _check_from(old, status.PROGRAMMED)
+        if status.PROGRAMMED not in checks:  # else the writes failed, and Programmed says so
+            checks[status.PROGRAMMED] = _programmed_after_render(body, revision)
         extra = {"revision": revision} if revision is not None else {}
         await _write_status(ctx.api, body, checks, extra)
         return Outcome(revision=revision, retry=retry)
+
+
+def _programmed_after_render(body: Obj, revision: str | None) -> status.Check:
+    """A new revision is Pending until the probe loop sees pods serve it; otherwise nothing changed."""
+    old = body.get("status") or {}
+    if revision is not None and revision != old.get("revision"):
+        desired = parse_spec(LLMGatewaySpec, body).replicas
+        return status.Check(None, "Pending", f"0 of {desired} pods run revision {revision}")
+    return _check_from(old, status.PROGRAMMED)
 
 
 async def _render_and_apply(
@@ -112,17 +115,34 @@ async def _render_and_apply(
             status.RESOLVED_REFS: status.Check(False, reason, str(error)),
         }
         return checks, None, str(error)
-    # The Secret, then the ConfigMap (pods wait until both carry the same revision): that pair is
-    # what pods serve from, so it goes first; the rest does not depend on each other.
-    for obj in build_config_pair(ref, rendered):
-        await ctx.api.apply(obj)
-    infrastructure = build_infrastructure(ref, spec, default_image=ctx.default_image)
-    await asyncio.gather(*(ctx.api.apply(obj) for obj in infrastructure))
+    try:
+        await _apply(
+            ctx.api,
+            build_config_pair(ref, rendered),
+            build_infrastructure(ref, spec, default_image=ctx.default_image),
+        )
+    except KubeApiError as error:
+        message = f"writing the gateway's objects failed, will retry: {error}"
+        checks = {
+            status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
+            status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all referenced Secrets and keys exist"),
+            status.PROGRAMMED: status.Check(False, "ApplyFailed", message),
+        }
+        return checks, None, message
     checks = {
         status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
         status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all referenced Secrets and keys exist"),
     }
     return checks, rendered.served_revision, None
+
+
+async def _apply(api: KubeApi, config_pair: list[Obj], infrastructure: list[list[Obj]]) -> None:
+    """The Secret, then the ConfigMap (pods wait until both carry the same revision): that pair is
+    what pods serve from, so it goes first; then the rest, wave by wave (``DEPENDS_ON``)."""
+    for obj in config_pair:
+        await api.apply(obj)
+    for wave in infrastructure:
+        await asyncio.gather(*(api.apply(obj) for obj in wave))
 
 
 async def probe_gateway(ctx: OperatorContext, namespace: str, name: str) -> None:

@@ -9,6 +9,7 @@ app (``FakePods``), reached through the operator's injectable pod-address functi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import warnings
@@ -198,3 +199,43 @@ class OperatorThread:
             assert not self._thread.is_alive(), "the operator did not stop"
             self._stopped_in = time.monotonic() - asked
         return self._stopped_in or 0.0
+
+
+class RolesFirst:
+    """kmock reactions that refuse a RoleBinding whose Role is not written yet, as a real API server
+    does (its RBAC escalation check resolves the Role: "roles ... not found").
+
+    The first write of each Role is held until some RoleBinding write arrives (at most ``hold_s``),
+    like a slow API server: a client that writes both at once then always loses the race, and one
+    that waits for the Role pays ``hold_s`` once.
+    """
+
+    def __init__(self, server: kmock.KubernetesEmulator, hold_s: float = 1.0) -> None:
+        self.written: set[str] = set()
+        self.refused: list[str] = []
+        self._hold_s = hold_s
+        self._binding_arrived = asyncio.Event()
+        server[kmock.resource(ROLES.group, ROLES.version, ROLES.plural)] << self._on_role
+        (
+            server[kmock.resource(ROLE_BINDINGS.group, ROLE_BINDINGS.version, ROLE_BINDINGS.plural)]
+            << self._on_role_binding
+        )
+
+    async def _on_role(self, request: kmock.Request) -> None:
+        if request.action not in {kmock.action.CREATE, kmock.action.UPDATE}:
+            return
+        name = str(request.data["metadata"]["name"])
+        if request.action == kmock.action.CREATE and name not in self.written:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._hold_s):
+                    await self._binding_arrived.wait()
+        self.written.add(name)
+
+    async def _on_role_binding(self, request: kmock.Request) -> None:
+        if request.action not in {kmock.action.CREATE, kmock.action.UPDATE}:
+            return
+        self._binding_arrived.set()
+        role = str(request.data["roleRef"]["name"])
+        if role not in self.written:
+            self.refused.append(role)
+            raise kmock.KubernetesNotFoundError(message=f'roles.rbac.authorization.k8s.io "{role}" not found')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import kmock
 import orjson
 
 from asbru_operator.kubeapi import GATEWAYS, PROVIDERS
@@ -14,10 +15,12 @@ from tests.operator.kmock_cluster import (
     CONFIGMAPS,
     DEPLOYMENTS,
     PODS,
+    ROLE_BINDINGS,
     ROUTES,
     SECRETS,
     Cluster,
     FakePods,
+    RolesFirst,
     condition,
     condition_with,
     eventually,
@@ -108,3 +111,19 @@ async def test_missing_secret_reports_and_recovers(cluster: Cluster) -> None:
     await eventually(lambda: condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "True"))
     assert await cluster.get(CONFIGMAPS, "gw-config") is not None
     await eventually(lambda: condition_with(cluster, PROVIDERS, "openai", "ResolvedRefs", "True"))
+
+
+async def test_a_new_gateway_gets_its_role_binding_and_status_at_once(
+    kmock: kmock.KubernetesEmulator, cluster: Cluster
+) -> None:
+    """The API server refuses a RoleBinding before its Role; the operator must not race them (kopf's
+    retry after an error would leave the gateway without RoleBinding and status for a minute)."""
+    roles = RolesFirst(kmock)
+    await cluster.create(SECRETS, fixtures.secret(**{"api-key": "sk-one"}))
+    await cluster.create(PROVIDERS, fixtures.provider())
+    await cluster.create(GATEWAYS, fixtures.gateway())
+
+    await eventually(lambda: condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "True"), within_s=5)
+    assert await cluster.get(ROLE_BINDINGS, "gw") is not None
+    assert roles.refused == []
+    assert roles.written == {"gw"}

@@ -18,8 +18,9 @@ from tests.operator.kmock_cluster import (
     eventually,
 )
 
-SHUTDOWN_BOUND_S = 2.5
-"""Well below the 5 s cancellation timeout the old per-gateway probe daemon made every shutdown wait."""
+SHUTDOWN_BOUND_S = 3.0
+"""Below the 5 s cancellation timeout the old per-gateway probe daemon made every shutdown wait, with
+room for kopf's own 2 s grace for a worker still busy with an object (``queueing.exit_timeout``)."""
 
 
 async def _reconciled(cluster: Cluster, name: str = "gw") -> dict[str, Any]:
@@ -65,4 +66,5 @@ async def test_shutdown_does_not_wait_for_a_probe_in_flight(cluster: Cluster, fa
     await cluster.create(PODS, pod)
     await eventually(fake_pods.probe_hangs.wait, within_s=10)  # a probe is now waiting on that pod
 
-    assert await cluster.stop_operator() < SHUTDOWN_BOUND_S
+    took = await cluster.stop_operator()  # ~0.5 s here; 6 s with the old probe daemon
+    assert took < SHUTDOWN_BOUND_S, f"the operator took {took:.1f} s to stop"
