@@ -14,7 +14,7 @@ import yaml
 
 from asbru_operator.crdgen.__main__ import OUTPUT_DIRS, stale_files
 from asbru_operator.crdgen.definitions import KINDS, rendered_files
-from tests.crds.validation import load_schema, rules, violations
+from tests.crds.validation import api_server_errors, field_path_resolves, load_schema, rules, violations
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = list(yaml.safe_load_all((Path(__file__).parent / "examples" / "valid.yaml").read_text()))
@@ -156,7 +156,10 @@ def test_base_url_and_service_ref_are_exclusive() -> None:
 def test_duplicate_key_names_are_rejected() -> None:
     provider = example("LLMProvider", "openai")
     provider["spec"]["keys"][1]["name"] = "primary"
-    assert violations("llmproviders", provider) == ["key names must be unique within a provider"]
+    message = "key names must be unique within a provider: 'primary' is used more than once"
+    assert violations("llmproviders", provider) == [message]
+    # What kubectl shows: the message and the duplicated name, not just "Duplicate value".
+    assert api_server_errors("llmproviders", provider) == [f"spec.keys: Invalid value: {message}"]
 
 
 def test_backoff_order_is_checked() -> None:
@@ -168,7 +171,22 @@ def test_backoff_order_is_checked() -> None:
 def test_gateway_name_length_is_limited() -> None:
     gateway = example("LLMGateway")
     gateway["metadata"]["name"] = "g" * 57
-    assert any("at most 56" in v for v in violations("llmgateways", gateway))
+    message = "LLMGateway names are at most 56 characters (owned objects append a suffix)"
+    assert api_server_errors("llmgateways", gateway) == [f"metadata.name: Invalid value: {message}"]
+
+
+@pytest.mark.parametrize("plural", sorted(PLURALS.values()))
+def test_every_rule_error_says_where_and_what(plural: str) -> None:
+    """The API server drops a rule's message for reason FieldValueDuplicate, and reports a root rule
+    without fieldPath at ``<nil>``; a fieldPath it cannot resolve in the schema makes the CRD invalid."""
+    schema = load_schema(plural)
+    for path, rule in rules(schema):
+        assert rule.get("reason") != "FieldValueDuplicate", f"{plural}{path}: {rule['message']}"
+        if not path:
+            assert rule.get("fieldPath"), f"{plural}: root rule without fieldPath: {rule['message']}"
+        if rule.get("fieldPath"):
+            node = next(node for node_path, node in walk(schema) if node_path == path)
+            assert field_path_resolves(node, rule["fieldPath"]), f"{plural}{path}: {rule['fieldPath']}"
 
 
 RULE_TESTS = {

@@ -71,7 +71,12 @@ KEY_RULES = [
     {
         "rule": "self.all(k, self.filter(j, j.name == k.name).size() == 1)",
         "message": "key names must be unique within a provider",
-        "reason": "FieldValueDuplicate",
+        # Not reason FieldValueDuplicate: the API server renders that as "Duplicate value: <value>",
+        # dropping the message and naming no key.
+        "messageExpression": '"key names must be unique within a provider: \'"'
+        " + self.filter(k, self.filter(j, j.name == k.name).size() > 1)[0].name"
+        ' + "\' is used more than once"',
+        "reason": "FieldValueInvalid",
     }
 ]
 NETWORK_RULES = [

@@ -76,6 +76,8 @@ KINDS: tuple[Kind, ...] = (
                 "rule": f"self.metadata.name.size() <= {MAX_GATEWAY_NAME}",
                 "message": f"LLMGateway names are at most {MAX_GATEWAY_NAME} characters"
                 " (owned objects append a suffix)",
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
             },
         ),
     ),
@@ -128,7 +130,9 @@ def openapi_schema(kind: Kind) -> Schema:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # Only name (and generateName) may be constrained here; declared so that a rule's
+            # fieldPath can point at it (the API server resolves fieldPath through the schema).
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 253}}},
             "spec": structural_schema(kind.spec),
             "status": structural_schema(kind.status),
         },
