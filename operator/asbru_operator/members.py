@@ -16,7 +16,7 @@ import orjson
 from asbru_operator.context import OperatorContext
 from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec
-from asbru_operator.crd_models.route import LLMRouteSpec
+from asbru_operator.crd_models.route import LLMRouteSpec, served_model
 from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PROVIDERS, ROUTES, ApiResource, KubeApi, KubeApiError
 from asbru_operator.reconcile import fetch_secrets, reconcile_gateway, referenced_secrets
 from asbru_operator.render import status
@@ -108,12 +108,14 @@ async def refresh_member_statuses(api: KubeApi, namespace: str) -> None:
     for body in providers:
         await _write(api, PROVIDERS, body, provider_checks(body, secrets))
     for body in await api.list(ROUTES, namespace):
-        await _write(api, ROUTES, body, route_checks(body, names))
+        await _write(api, ROUTES, body, route_checks(body, names), {"model": served_model(body)})
     for body in await api.list(PLUGINS, namespace):
         await _write(api, PLUGINS, body, plugin_checks(body))
 
 
-async def _write(api: KubeApi, resource: ApiResource, body: Obj, checks: dict[str, status.Check]) -> None:
+async def _write(
+    api: KubeApi, resource: ApiResource, body: Obj, checks: dict[str, status.Check], extra: Obj | None = None
+) -> None:
     meta, old = body["metadata"], body.get("status") or {}
     if meta.get("deletionTimestamp"):
         return
@@ -121,7 +123,8 @@ async def _write(api: KubeApi, resource: ApiResource, body: Obj, checks: dict[st
     desired: Obj = {
         "conditions": status.conditions_for(
             checks, generation=generation, previous=old.get("conditions") or [], now=status.timestamp()
-        )
+        ),
+        **(extra or {}),
     }
     if generation is not None:
         desired["observedGeneration"] = generation

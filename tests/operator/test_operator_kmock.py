@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 import kmock
 import orjson
 
+from asbru_operator.crdgen.definitions import KINDS
 from asbru_operator.kubeapi import GATEWAYS, PROVIDERS
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
@@ -127,3 +129,27 @@ async def test_a_new_gateway_gets_its_role_binding_and_status_at_once(
     assert await cluster.get(ROLE_BINDINGS, "gw") is not None
     assert roles.refused == []
     assert roles.written == {"gw"}
+
+
+def printer_column(kind: str, column: str, body: Mapping[str, Any]) -> Any:
+    """What ``kubectl get`` shows in ``column`` for ``body`` (simple ``.a.b`` JSONPaths only)."""
+    crd = next(k for k in KINDS if k.kind == kind)
+    path = next(c["jsonPath"] for c in crd.columns if c["name"] == column)
+    value: Any = body
+    for part in path.lstrip(".").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+async def test_the_route_model_column_shows_the_name_clients_call(cluster: Cluster) -> None:
+    """As in examples/quickstart.yaml: no spec.model, so clients call the route's own name."""
+    await cluster.create(SECRETS, fixtures.secret(**{"api-key": "sk-one"}))
+    await cluster.create(PROVIDERS, fixtures.provider())
+    await cluster.create(ROUTES, fixtures.route("chat"))
+    await cluster.create(ROUTES, fixtures.route("big", model="meta/llama-3:70b"))
+
+    async def shown(name: str) -> Any:
+        return printer_column("LLMRoute", "Model", await cluster.get(ROUTES, name) or {})
+
+    assert await eventually(lambda: shown("chat")) == "chat"
+    assert await eventually(lambda: shown("big")) == "meta/llama-3:70b"

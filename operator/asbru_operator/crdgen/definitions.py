@@ -102,7 +102,7 @@ KINDS: tuple[Kind, ...] = (
         short_name="llmr",
         spec=LLMRouteSpec,
         status=LLMRouteStatus,
-        columns=({"name": "Model", "type": "string", "jsonPath": ".spec.model"}, _READY, _AGE),
+        columns=({"name": "Model", "type": "string", "jsonPath": ".status.model"}, _READY, _AGE),
     ),
     Kind(
         kind="LLMPlugin",

@@ -32,7 +32,7 @@ from asbru_operator.crd_models.common import LabelSelector
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
 from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec, NetworkSpec, PoolSpec
-from asbru_operator.crd_models.route import LLMRouteSpec
+from asbru_operator.crd_models.route import LLMRouteSpec, served_model
 from asbru_operator.render import selectors
 
 Body = Mapping[str, Any]
@@ -244,7 +244,7 @@ def _route(body: Body) -> RouteConfig:
         extra["fallback_on"] = tuple(sorted(set(spec.fallback_on)))
     try:
         return RouteConfig(
-            name=spec.model or str(body["metadata"]["name"]),
+            name=served_model(body),
             targets=tuple(
                 RouteTarget(provider=t.provider, model=t.model, weight=t.weight, priority=t.priority)
                 for t in targets
