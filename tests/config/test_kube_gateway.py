@@ -20,6 +20,7 @@ import pytest
 
 from asbru_gateway.app import AppSettings
 from asbru_gateway.config.kube_source import KubeConfigSource
+from asbru_gateway.config.model import SCHEMA_MINOR
 from tests.gateway_server import RunningGateway, run_gateway, served_model
 from tests.kube_cluster import NAME, NAMESPACE, Cluster
 from tests.waiting import eventually
@@ -118,3 +119,22 @@ async def test_invalid_configmap_keeps_the_last_good_config(
     await eventually(lambda: _rejected(source, "missing-key"), timeout_s=5)
     assert (await client.get("/readyz")).json()["revision"] == revision
     assert await served_model(client) == "gen-0"
+
+
+async def test_a_config_of_a_newer_minor_keeps_this_gateway_serving_and_updating(
+    cluster: Cluster, served: tuple[RunningGateway, httpx.AsyncClient]
+) -> None:
+    """Rolling upgrade: the operator already writes a newer schema minor with additive fields; this
+    (older) gateway applies the change, ignoring only the fields it does not know."""
+    _, client = served
+    newer: dict[str, Any] = json.loads(_config(1))
+    newer["schemaMinor"] = SCHEMA_MINOR + 1
+    newer["tracing"] = {"exporter": "otlp"}
+    newer["providers"][0]["circuitBreaker"] = {"failures": 5}
+    await cluster.update_configmap(json.dumps(newer))
+
+    async def serves_gen_1() -> bool:
+        return await served_model(client) == "gen-1"
+
+    await eventually(serves_gen_1, timeout_s=5)
+    assert (await client.get("/readyz")).status_code == 200

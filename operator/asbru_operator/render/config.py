@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from asbru_gateway.config.model import (
+    SCHEMA_MINOR,
     SCHEMA_VERSION,
     GatewayConfig,
     KeyConfig,
@@ -149,6 +150,7 @@ def render_config(sources: Sources) -> RenderedConfig:
     try:
         config = GatewayConfig(
             schemaVersion=SCHEMA_VERSION,
+            schemaMinor=SCHEMA_MINOR,
             server=ServerConfig.model_validate(server),
             providers=tuple(provider_configs),
             routes=tuple(sorted((_route(body) for body in routes), key=lambda r: r.name)),
