@@ -67,14 +67,20 @@ def test_schema_minor_must_be_a_non_negative_integer(minor: Any) -> None:
 
 
 def test_a_config_without_a_minor_keeps_its_revision() -> None:
-    """Configs written before minors existed hash as they did: no new key appears in them."""
+    """Configs written before minors existed hash as they did: no minor-1 field appears in them."""
     parsed = parse_config(config(None))
     dumped = orjson.loads(parsed.canonical_json())
     assert "schemaMinor" not in dumped
-    legacy = orjson.dumps(
-        parsed.model_dump(mode="json", by_alias=True, exclude={"schema_minor"}), option=orjson.OPT_SORT_KEYS
-    )
-    assert parsed.canonical_json() == legacy
+    assert "allow_private_network" not in dumped["providers"][0]
+    minor_1 = {"schema_minor": True, "providers": {"__all__": {"allow_private_network"}}}
+    legacy = parsed.model_dump(mode="json", by_alias=True, exclude=minor_1)
+    assert parsed.canonical_json() == orjson.dumps(legacy, option=orjson.OPT_SORT_KEYS)
+
+
+def test_a_non_default_newer_field_counts_in_the_revision_of_an_older_minor_config() -> None:
+    """A file written without schemaMinor may still use a newer field: it must not hash away."""
+    guarded = parse_config(config(None, providers=("allow_private_network", False)))
+    assert guarded.revision != parse_config(config(None)).revision
 
 
 def test_downgraded_configs_carry_only_the_old_fields_and_hash_alike_on_both_sides() -> None:

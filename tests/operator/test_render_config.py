@@ -114,3 +114,13 @@ def test_key_rotation_changes_served_revision_not_config() -> None:
     after = render_config(sources(secrets={"openai-keys": {"api-key": "sk-two"}}))
     assert before.config.revision == after.config.revision
     assert before.served_revision != after.served_revision
+
+
+def test_the_private_network_guard_is_rendered_for_the_gateway_to_enforce() -> None:
+    guarded = render_config(sources()).config.providers[0]
+    assert guarded.allow_private_network is False
+    opted_in = fixtures.provider(baseURL="http://10.0.0.5/v1", allowPrivateNetwork=True)
+    assert render_config(sources(providers=[opted_in])).config.providers[0].allow_private_network is True
+    in_cluster = fixtures.provider(serviceRef={"name": "vllm", "port": 8000})
+    del in_cluster["spec"]["baseURL"]
+    assert render_config(sources(providers=[in_cluster])).config.providers[0].allow_private_network is True

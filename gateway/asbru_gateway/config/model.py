@@ -32,13 +32,14 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from asbru_gateway.config.compat import canonical_dump, drop_unknown, since
+from asbru_gateway.config.network_guard import private_host_reason
 
 SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
 """The config schema this gateway understands. The operator writes it; the gateway checks it."""
 SCHEMA_MINOR: Final = 1
 """The newest additive revision of ``SCHEMA_VERSION`` this gateway knows (``since(n)`` marks fields).
 
-1: ``schemaMinor`` itself.
+1: ``schemaMinor`` itself; ``ProviderConfig.allow_private_network``.
 """
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -144,6 +145,11 @@ class ProviderConfig(_Frozen):
     name: Name
     type: str = Field(description="Provider type id: openai, azure, anthropic, gemini, echo, groq, ...")
     base_url: str | None = Field(None, description="Default comes from the provider type.")
+    allow_private_network: bool = Field(
+        default=True,
+        description="False: refuse a base_url whose host is not a public address (network_guard).",
+        json_schema_extra=since(1),
+    )
     keys: tuple[KeyConfig, ...] = Field((), max_length=64)
     network: NetworkConfig = Field(default_factory=NetworkConfig)  # type: ignore[arg-type]
     pool: PoolConfig = Field(default_factory=PoolConfig)  # type: ignore[arg-type]
@@ -166,6 +172,15 @@ class ProviderConfig(_Frozen):
         names = [key.name for key in self.keys]
         if len(names) != len(set(names)):
             raise ValueError(f"provider {self.name!r}: key names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _public_base_url(self) -> ProviderConfig:
+        reason = (
+            private_host_reason(self.base_url) if self.base_url and not self.allow_private_network else None
+        )
+        if reason is not None:
+            raise ValueError(f"base_url: {reason}; set allow_private_network: true if that is intended")
         return self
 
 

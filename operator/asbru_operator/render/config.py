@@ -204,6 +204,8 @@ def _provider(
             name=name,
             type=spec.type,
             base_url=_base_url(spec, str(body["metadata"].get("namespace", ""))),
+            # A serviceRef is an in-cluster address on purpose; a baseURL must opt in.
+            allow_private_network=spec.allow_private_network or spec.service_ref is not None,
             keys=tuple(keys),
             network=NetworkConfig(
                 **_merged(_NETWORK_FIELDS, defaults.network if defaults else None, spec.network)
