@@ -18,9 +18,9 @@ from asbru_operator.crd_models.gateway import LLMGatewaySpec
 from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PODS, PROVIDERS, ROUTES, SECRETS, KubeApi, KubeApiError
 from asbru_operator.render import selectors, status
 from asbru_operator.render.config import (
+    Problem,
     RenderError,
     Sources,
-    UnresolvedRefsError,
     decode_secret,
     parse_spec,
     render_config,
@@ -108,13 +108,14 @@ async def _render_and_apply(
             status.RESOLVED_REFS: status.Check(None, "Pending", "not checked: the config is invalid"),
         }
         return checks, None, str(error)
-    except UnresolvedRefsError as error:
-        reason = "SecretNotFound" if any(not m.secret_exists for m in error.missing) else "KeyNotFound"
-        checks = {
-            status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
-            status.RESOLVED_REFS: status.Check(False, reason, str(error)),
-        }
-        return checks, None, str(error)
+    checks = {
+        status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
+        status.RESOLVED_REFS: _members_check(rendered.left_out),
+    }
+    # Waiting for a Secret is worth a retry (its watch usually comes first); an invalid resource
+    # is fixed by an edit, whose event re-renders anyway.
+    missing = [p.describe() for p in rendered.left_out if p.reason in {"SecretNotFound", "KeyNotFound"}]
+    retry = "; ".join(missing) or None
     try:
         await _apply(
             ctx.api,
@@ -123,17 +124,19 @@ async def _render_and_apply(
         )
     except KubeApiError as error:
         message = f"writing the gateway's objects failed, will retry: {error}"
-        checks = {
-            status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
-            status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all referenced Secrets and keys exist"),
-            status.PROGRAMMED: status.Check(False, "ApplyFailed", message),
-        }
+        checks[status.PROGRAMMED] = status.Check(False, "ApplyFailed", message)
         return checks, None, message
-    checks = {
-        status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
-        status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all referenced Secrets and keys exist"),
-    }
-    return checks, rendered.served_revision, None
+    return checks, rendered.served_revision, retry
+
+
+def _members_check(left_out: Sequence[Problem]) -> status.Check:
+    """ResolvedRefs of a gateway: every selected provider, route and plugin made it into the config."""
+    if not left_out:
+        return status.Check(True, "ResolvedRefs", "every selected provider, route and plugin is served")
+    unresolved = [problem for problem in left_out if problem.unresolved]
+    reason = (unresolved or list(left_out))[0].reason
+    problems = "; ".join(problem.describe() for problem in left_out)
+    return status.Check(False, reason, f"left out of the config (the rest is served): {problems}")
 
 
 async def _apply(api: KubeApi, config_pair: list[Obj], infrastructure: list[list[Obj]]) -> None:

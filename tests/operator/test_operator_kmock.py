@@ -16,6 +16,7 @@ from tests.operator.fixtures import NS
 from tests.operator.kmock_cluster import (
     CONFIGMAPS,
     DEPLOYMENTS,
+    PLUGINS,
     PODS,
     ROLE_BINDINGS,
     ROUTES,
@@ -107,12 +108,77 @@ async def test_missing_secret_reports_and_recovers(cluster: Cluster) -> None:
         lambda: condition_with(cluster, PROVIDERS, "openai", "ResolvedRefs", "False")
     )
     assert "late-keys" in provider_cond["message"]
-    assert await cluster.get(CONFIGMAPS, "gw-config") is None
+    assert await served_providers(cluster) == []  # the rest of the config is served meanwhile
 
     await cluster.create(SECRETS, fixtures.secret("late-keys", **{"api-key": "sk-late"}))
     await eventually(lambda: condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "True"))
-    assert await cluster.get(CONFIGMAPS, "gw-config") is not None
+    assert await served_providers(cluster) == ["openai"]
     await eventually(lambda: condition_with(cluster, PROVIDERS, "openai", "ResolvedRefs", "True"))
+
+
+async def served_providers(cluster: Cluster) -> list[str]:
+    config_map = await eventually(lambda: cluster.get(CONFIGMAPS, "gw-config"))
+    return [p["name"] for p in orjson.loads(config_map["data"]["config.json"])["providers"]]
+
+
+async def served_routes(cluster: Cluster) -> dict[str, list[str]]:
+    """Route name -> its targets' models, as the gateway's ConfigMap has them."""
+    config_map = await eventually(lambda: cluster.get(CONFIGMAPS, "gw-config"))
+    routes = orjson.loads(config_map["data"]["config.json"])["routes"]
+    return {r["name"]: [t["model"] for t in r["targets"]] for r in routes}
+
+
+async def test_broken_members_are_marked_on_their_own_cr_and_do_not_freeze_the_others(
+    cluster: Cluster,
+) -> None:
+    """One provider without its Secret, one route naming an unknown provider: the rest renders and
+    keeps updating; each broken resource says why in one line."""
+    await cluster.create(SECRETS, fixtures.secret(**{"api-key": "sk-one"}))
+    await cluster.create(PROVIDERS, fixtures.provider())
+    await cluster.create(PROVIDERS, fixtures.provider("lost", secret="lost-keys"))
+    await cluster.create(ROUTES, fixtures.route("chat"))
+    await cluster.create(ROUTES, fixtures.route("stray", provider_name="nope"))
+    await cluster.create(GATEWAYS, fixtures.gateway())
+
+    async def chat_serves(model: str) -> bool:
+        return (await served_routes(cluster)).get("chat") == [model]
+
+    await eventually(lambda: chat_serves("gpt-4o"))
+    await cluster.patch(ROUTES, "chat", {"spec": {"targets": [{"provider": "openai", "model": "gpt-4.1"}]}})
+    await eventually(lambda: chat_serves("gpt-4.1"))  # updates still flow
+    assert await served_providers(cluster) == ["openai"]
+    assert set(await served_routes(cluster)) == {"chat"}
+
+    lost = await eventually(lambda: condition_with(cluster, PROVIDERS, "lost", "ResolvedRefs", "False"))
+    assert (lost["reason"], lost["message"]) == (
+        "SecretNotFound",
+        "Secret 'lost-keys' not found (key 'primary')",
+    )
+    stray = await eventually(lambda: condition_with(cluster, ROUTES, "stray", "ResolvedRefs", "False"))
+    assert (stray["reason"], stray["message"]) == ("ProviderNotFound", "LLMProvider 'nope' not found")
+    await eventually(lambda: condition_with(cluster, ROUTES, "chat", "Ready", "True"))
+    gateway = await eventually(lambda: condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "False"))
+    assert gateway["message"].startswith("left out of the config (the rest is served): LLMProvider 'lost'")
+    assert "LLMRoute 'stray'" in gateway["message"]
+
+
+async def test_what_pods_would_refuse_is_not_accepted(cluster: Cluster) -> None:
+    """An unknown provider type, a plugin settings typo: Accepted=False with the gateway's reason."""
+    await cluster.create(PROVIDERS, fixtures.provider(type="openia", keys=[]))
+    await cluster.create(PLUGINS, fixtures.plugin(settings={"stream_timing": False}))
+    provider = await eventually(lambda: condition_with(cluster, PROVIDERS, "openai", "Accepted", "False"))
+    assert provider["reason"] == "UnknownType"
+    assert provider["message"].startswith("type 'openia' is not a provider type the gateway knows (known: ")
+    plugin = await eventually(lambda: condition_with(cluster, PLUGINS, "telemetry", "Accepted", "False"))
+    assert plugin["reason"] == "InvalidSettings"
+    assert plugin["message"] == "settings.stream_timing: Extra inputs are not permitted"
+
+
+async def test_an_invalid_spec_is_reported_in_one_readable_line(cluster: Cluster) -> None:
+    """The API server's schema catches most of this; what it lets through is not a pydantic dump."""
+    await cluster.create(ROUTES, fixtures.route("r", targets=[{"provider": "openai"}], surprise=1))
+    route = await eventually(lambda: condition_with(cluster, ROUTES, "r", "Accepted", "False"))
+    assert route["message"] == "targets.0.model: Field required; surprise: Extra inputs are not permitted"
 
 
 async def test_a_new_gateway_gets_its_role_binding_and_status_at_once(
