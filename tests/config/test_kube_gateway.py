@@ -138,3 +138,35 @@ async def test_a_config_of_a_newer_minor_keeps_this_gateway_serving_and_updating
 
     await eventually(serves_gen_1, timeout_s=5)
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_readiness_reports_the_schema_and_the_last_refused_revision_and_why(
+    cluster: Cluster, served: tuple[RunningGateway, httpx.AsyncClient]
+) -> None:
+    """The operator reads this to say which pods refuse which revision (``Programmed``)."""
+    _, client = served
+    serving = (await client.get("/readyz")).json()
+    assert serving["schema"] == {"version": "asbru.dev/v1alpha1", "minor": SCHEMA_MINOR}
+    assert "rejected" not in serving
+    broken: dict[str, Any] = json.loads(_config(1))
+    broken["providers"][0]["pool"] = {"concurrency": -1}
+    await cluster.update_configmap(json.dumps(broken), revision="rev-broken")
+
+    async def refused() -> bool:
+        return "rejected" in (await client.get("/readyz")).json()
+
+    await eventually(refused, timeout_s=5)
+    answer = await client.get("/readyz")
+    assert answer.status_code == 200  # still ready: the last good revision keeps serving
+    ready = answer.json()
+    assert ready["revision"] == serving["revision"]
+    assert ready["rejected"]["revision"] == "rev-broken"
+    assert "providers.0.pool.concurrency" in ready["rejected"]["reason"]
+
+    await cluster.update_configmap(_config(2), revision="rev-good")
+    await eventually(lambda: _serves(client, "gen-2"), timeout_s=5)
+    assert "rejected" not in (await client.get("/readyz")).json()
+
+
+async def _serves(client: httpx.AsyncClient, model: str) -> bool:
+    return await served_model(client) == model
