@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from asbru_gateway.config.model import SCHEMA_MINOR
 from asbru_operator import probe
 from asbru_operator.context import OperatorContext
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
@@ -101,7 +102,8 @@ async def _render_and_apply(
     ref = GatewayRef.of(body)
     try:
         spec = parse_spec(LLMGatewaySpec, body)
-        rendered = render_config(await fetch_sources(ctx.api, body))
+        minor = schema_minor_for(body.get("status") or {})
+        rendered = render_config(await fetch_sources(ctx.api, body), schema_minor=minor)
     except RenderError as error:
         checks = {
             status.ACCEPTED: status.Check(False, "Invalid", str(error)),
@@ -149,7 +151,8 @@ async def _apply(api: KubeApi, config_pair: list[Obj], infrastructure: list[list
 
 
 async def probe_gateway(ctx: OperatorContext, namespace: str, name: str) -> None:
-    """Count the pods serving the rendered revision and report Programmed ("N of M pods ...")."""
+    """Ask the pods what they serve: report Programmed ("N of M pods ...", and which refuse the
+    revision and why), and the oldest config schema they read, re-rendering when that changed."""
     body = await ctx.api.get(GATEWAYS, namespace, name)
     revision = ((body or {}).get("status") or {}).get("revision")
     if body is None or not revision:
@@ -160,22 +163,33 @@ async def probe_gateway(ctx: OperatorContext, namespace: str, name: str) -> None
         for pod in await ctx.api.list(PODS, namespace, selectors.selector_string(ref.selector_labels))
         if all(selectors.labels_of(pod).get(k) == v for k, v in ref.selector_labels.items())
     ]
-    served = await probe.served_revisions(ctx.probe_session(), pods, ctx.pod_url, ctx.probe_timeout_s)
+    reports = await probe.pod_reports(ctx.probe_session(), pods, ctx.pod_url, ctx.probe_timeout_s)
+    minors = [report.schema_minor for report in reports if report.schema_minor is not None]
     async with ctx.lock(namespace, name):
         body = await ctx.api.get(GATEWAYS, namespace, name)
         old = ((body or {}).get("status")) or {}
         if body is None or old.get("revision") != revision:
             return  # re-rendered meanwhile: the next tick probes for the new revision
         desired = parse_spec(LLMGatewaySpec, body).replicas
-        current, programmed = status.programmed_check(revision=revision, desired=desired, served=served)
+        current, programmed = status.programmed_check(revision=revision, desired=desired, reports=reports)
         checks = {kind: _check_from(old, kind) for kind in (status.ACCEPTED, status.RESOLVED_REFS)}
         checks[status.PROGRAMMED] = programmed
-        extra = {
+        extra: dict[str, Any] = {
             "programmed": f"{current}/{desired}",
             "replicas": sum(1 for pod in pods if probe.is_running(pod)),
             "selector": selectors.selector_string(ref.selector_labels),
         }
+        if minors:  # no answer: keep what the last pods said
+            extra["schemaMinor"] = min(minors)
         await _write_status(ctx.api, body, checks, extra)
+    if minors and schema_minor_for(old) != schema_minor_for(extra):
+        await reconcile_gateway(ctx, namespace, name)
+
+
+def schema_minor_for(gateway_status: Mapping[str, Any]) -> int:
+    """The config schema minor to render: the operator's own, or the oldest the pods read if older."""
+    reported = gateway_status.get("schemaMinor")
+    return min(SCHEMA_MINOR, reported) if isinstance(reported, int) else SCHEMA_MINOR
 
 
 def _check_from(old_status: Mapping[str, Any], kind: str) -> status.Check:

@@ -25,6 +25,7 @@ import kopf
 import orjson
 import yaml
 
+from asbru_gateway.config.model import SCHEMA_MINOR, SCHEMA_VERSION
 from asbru_operator.context import MEMO_KEY, OperatorContext
 from asbru_operator.handlers import build_registry
 from asbru_operator.kubeapi import ApiResource, KubeApi
@@ -136,9 +137,10 @@ class FakePods:
             status, body = self.answers[pod]
             return aiohttp.web.json_response(body, status=status)
         revision = self.served.get(pod)
+        schema = {"version": SCHEMA_VERSION, "minor": SCHEMA_MINOR}  # as a gateway of this version
         if revision is None:
-            return aiohttp.web.json_response({"status": "starting"}, status=503)
-        return aiohttp.web.json_response({"status": "ready", "revision": revision})
+            return aiohttp.web.json_response({"status": "starting", "schema": schema}, status=503)
+        return aiohttp.web.json_response({"status": "ready", "revision": revision, "schema": schema})
 
 
 async def serve_fake_pods() -> AsyncIterator[FakePods]:

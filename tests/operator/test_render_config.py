@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from asbru_gateway.config.loader import parse_config
+from asbru_gateway.config.model import SCHEMA_MINOR
 from asbru_operator.render.config import Problem, RenderError, Sources, render_config
 from tests.operator import fixtures
 
@@ -187,3 +190,15 @@ def test_the_private_network_guard_is_rendered_for_the_gateway_to_enforce() -> N
     in_cluster = fixtures.provider(serviceRef={"name": "vllm", "port": 8000})
     del in_cluster["spec"]["baseURL"]
     assert render_config(sources(providers=[in_cluster])).config.providers[0].allow_private_network is True
+
+
+def test_the_config_is_rendered_for_the_oldest_schema_the_pods_read() -> None:
+    """Old pods read it strictly (no field they do not know), and compute the same revision."""
+    old = render_config(sources(), schema_minor=0)
+    written = orjson.loads(old.config.canonical_json())
+    assert "schemaMinor" not in written
+    assert "allow_private_network" not in written["providers"][0]
+    assert parse_config(written).revision == old.config.revision
+    current = orjson.loads(render_config(sources()).config.canonical_json())
+    assert current["schemaMinor"] == SCHEMA_MINOR
+    assert current["providers"][0]["allow_private_network"] is False

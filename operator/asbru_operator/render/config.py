@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from asbru_gateway.config.compat import downgraded
 from asbru_gateway.config.loader import format_validation_error
 from asbru_gateway.config.model import (
     SCHEMA_MINOR,
@@ -117,8 +118,12 @@ def decode_secret(body: Body) -> dict[str, str]:
     return decoded
 
 
-def render_config(sources: Sources) -> RenderedConfig:
-    """Render one gateway's config from what is valid; raises ``RenderError`` only for its own spec."""
+def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> RenderedConfig:
+    """Render one gateway's config from what is valid; raises ``RenderError`` only for its own spec.
+
+    ``schema_minor``: the oldest config schema minor the gateway's pods read; fields newer than it
+    are left out (``compat.downgraded``), so old pods read the config strictly during an upgrade.
+    """
     spec = parse_spec(LLMGatewaySpec, sources.gateway)
     gateway_labels = selectors.labels_of(sources.gateway)
     left_out: list[Problem] = []
@@ -147,12 +152,13 @@ def render_config(sources: Sources) -> RenderedConfig:
     try:
         config = GatewayConfig(
             schemaVersion=SCHEMA_VERSION,
-            schemaMinor=SCHEMA_MINOR,
+            schemaMinor=min(schema_minor, SCHEMA_MINOR),
             server=ServerConfig.model_validate(server),
             providers=tuple(providers),
             routes=tuple(routes),
             plugins=tuple(plugins),
         )
+        config = downgraded(config, config.schema_minor)
     except ValidationError as error:
         message = format_validation_error(error)
         raise RenderError(f"the selected resources do not form a valid config: {message}") from None
