@@ -71,6 +71,7 @@ class ProbeLoop:
         await asyncio.gather(*(self._probe(key, resync=key in due) for key in known))
 
     async def _probe(self, key: GatewayKey, *, resync: bool) -> None:
+        """Probe (and maybe re-render) one gateway; whatever goes wrong stays with that gateway."""
         namespace, name = key
         async with self._slots:
             try:
@@ -79,3 +80,5 @@ class ProbeLoop:
                 await probe_gateway(self._ctx, namespace, name)
             except KubeApiError as error:
                 logger.warning("probing LLMGateway %s/%s failed, will retry: %s", namespace, name, error)
+            except Exception:  # a bug with one gateway must not end probing for every gateway
+                logger.exception("probing LLMGateway %s/%s failed, will retry", namespace, name)

@@ -170,7 +170,10 @@ async def probe_gateway(ctx: OperatorContext, namespace: str, name: str) -> None
         old = ((body or {}).get("status")) or {}
         if body is None or old.get("revision") != revision:
             return  # re-rendered meanwhile: the next tick probes for the new revision
-        desired = parse_spec(LLMGatewaySpec, body).replicas
+        try:
+            desired = parse_spec(LLMGatewaySpec, body).replicas
+        except RenderError:
+            return  # an invalid spec: its reconciliation says so (Accepted=False)
         current, programmed = status.programmed_check(revision=revision, desired=desired, reports=reports)
         checks = {kind: _check_from(old, kind) for kind in (status.ACCEPTED, status.RESOLVED_REFS)}
         checks[status.PROGRAMMED] = programmed

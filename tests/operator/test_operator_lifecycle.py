@@ -68,3 +68,20 @@ async def test_shutdown_does_not_wait_for_a_probe_in_flight(cluster: Cluster, fa
 
     took = await cluster.stop_operator()  # ~0.5 s here; 6 s with the old probe daemon
     assert took < SHUTDOWN_BOUND_S, f"the operator took {took:.1f} s to stop"
+
+
+async def test_a_broken_gateway_does_not_stop_the_others_being_probed(
+    cluster: Cluster, fake_pods: FakePods
+) -> None:
+    await _reconciled(cluster, "bad")
+    await cluster.patch(GATEWAYS, "bad", {"spec": {"replicas": -1}})  # what no schema let through
+    await eventually(lambda: condition_with(cluster, GATEWAYS, "bad", "Accepted", "False"))
+    await cluster.create(GATEWAYS, fixtures.gateway("good", replicas=1))
+    await eventually(lambda: condition_with(cluster, GATEWAYS, "good", "ResolvedRefs", "True"))
+    body = await cluster.get(GATEWAYS, "good")
+    deployment = await eventually(lambda: cluster.get(DEPLOYMENTS, "good"))
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    pod = {"metadata": {"name": "good-1", "namespace": NS, "labels": labels}, "status": {"phase": "Running"}}
+    await cluster.create(PODS, pod)
+    fake_pods.served["good-1"] = str((body or {})["status"]["revision"])
+    await eventually(lambda: condition_with(cluster, GATEWAYS, "good", "Programmed", "True"))
