@@ -34,12 +34,13 @@ Obj = dict[str, Any]
 Body = Mapping[str, Any]
 
 
-def provider_checks(body: Body, secrets: Mapping[str, Mapping[str, str]]) -> dict[str, status.Check]:
-    """Accepted (a valid spec of a known type) and ResolvedRefs (every key's Secret and key exist)."""
+def provider_problems_of(body: Body, secrets: Mapping[str, Mapping[str, str]]) -> list[Problem]:
+    """Why an LLMProvider is not served: an invalid spec, an unknown type, a missing Secret or key.
+
+    Its Accepted and ResolvedRefs come from these (``member_checks``), as do its routes'.
+    """
     spec, problems = spec_of(LLMProviderSpec, "LLMProvider", body)
-    if spec is not None:
-        problems = provider_problems(body, spec, secrets)
-    return member_checks(problems, resolved="all keys resolved")
+    return provider_problems(body, spec, secrets) if spec is not None else problems
 
 
 def route_checks(
@@ -99,15 +100,11 @@ async def _refresh(ctx: OperatorContext, namespace: str) -> None:
 async def refresh_member_statuses(api: KubeApi, namespace: str) -> None:
     providers = await api.list(PROVIDERS, namespace)
     secrets = await fetch_secrets(api, namespace, referenced_secrets(providers))
-    problems: dict[str, list[Problem]] = {}
+    problems = {name_of(body): provider_problems_of(body, secrets) for body in providers}
     for body in providers:
-        checks = provider_checks(body, secrets)
-        problems[name_of(body)] = [
-            Problem("LLMProvider", name_of(body), check.reason, check.message)
-            for check in checks.values()
-            if check.ok is False
-        ]
-        await _write(api, PROVIDERS, body, checks)
+        await _write(
+            api, PROVIDERS, body, member_checks(problems[name_of(body)], resolved="all keys resolved")
+        )
     owners: dict[str, str] = {}
     for body in sorted(await api.list(ROUTES, namespace), key=name_of):
         model = served_model(body)
