@@ -135,17 +135,7 @@ def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> Rend
             providers.append(provider[0])
             secret_data.update(provider[1])
     routes = _routes(_selected(sources.routes, spec.route_selector), {p.name for p in providers}, left_out)
-    plugins = []
-    for body in _selected(sources.plugins, spec.plugin_selector):
-        plugin, problems = spec_of(LLMPluginSpec, "LLMPlugin", body)
-        if plugin is not None:
-            if not selectors.matches(plugin.gateway_selector, gateway_labels):
-                continue
-            problems = plugin_problems(body, plugin)
-        if problems:
-            left_out.extend(problems)
-        elif plugin is not None:
-            plugins.append(_plugin(body, plugin))
+    plugins = _plugins(_selected(sources.plugins, spec.plugin_selector), gateway_labels, left_out)
     server = {"drain_timeout_s": float(spec.drain_timeout_seconds)}
     if spec.max_body_bytes is not None:
         server["max_body_bytes"] = spec.max_body_bytes
@@ -297,6 +287,24 @@ def _route(
     except ValidationError as error:
         left_out.append(Problem("LLMRoute", name, "Invalid", format_validation_error(error)))
         return None
+
+
+def _plugins(
+    bodies: Sequence[Body], gateway_labels: Mapping[str, str], left_out: list[Problem]
+) -> list[PluginConfig]:
+    """Plugins that attach to this gateway and whose settings the gateway's plugin accepts."""
+    plugins = []
+    for body in bodies:
+        spec, problems = spec_of(LLMPluginSpec, "LLMPlugin", body)
+        if spec is not None:
+            if not selectors.matches(spec.gateway_selector, gateway_labels):
+                continue
+            problems = plugin_problems(body, spec)
+        if problems:
+            left_out.extend(problems)
+        elif spec is not None:
+            plugins.append(_plugin(body, spec))
+    return plugins
 
 
 def _plugin(body: Body, spec: LLMPluginSpec) -> PluginConfig:
