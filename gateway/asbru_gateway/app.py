@@ -105,7 +105,7 @@ class GatewayApp:
         async def apply(config: GatewayConfig, secrets: Mapping[str, str]) -> None:
             await self.gateway.apply(config, secrets)
 
-        source = KubeConfigSource(KubeSourceRef.parse(ref_text), apply)
+        source = KubeConfigSource(KubeSourceRef.parse(ref_text), apply, on_error=self.gateway.reject)
         await source.start()
         self.kube_source = source
 

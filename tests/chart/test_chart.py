@@ -207,6 +207,8 @@ def _structural(schema: dict[str, Any]) -> dict[str, Any]:
                 walk(value)
 
     walk(schema)
+    # ObjectMeta is the API server's, not the CRD's: a CRD may only constrain name/generateName.
+    schema.get("properties", {}).get("metadata", {}).pop("additionalProperties", None)
     return schema
 
 

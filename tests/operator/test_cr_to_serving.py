@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,19 +27,18 @@ from tests.gateway_server import RunningGateway, run_gateway, served_model
 from tests.kube_cluster import write_kubeconfig
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
-from tests.operator.test_operator_kmock import (
+from tests.operator.kmock_cluster import (
+    CONFIGMAPS,
     PODS,
+    ROUTES,
     SECRETS,
     Cluster,
+    OperatorThread,
     condition,
     eventually,
     register_crds,
-    run_operator,
 )
 from tests.waiting import eventually as poll
-
-ROUTES = ApiResource("asbru.dev", "v1alpha1", "llmroutes")
-CONFIGMAPS = ApiResource("", "v1", "configmaps")
 
 
 def _route(model: str) -> dict[str, Any]:
@@ -60,22 +58,19 @@ async def control_plane(
         default_image="example.com/asbru:test",
         pod_url=lambda pod: pods[pod["metadata"]["name"]].url if pod["metadata"]["name"] in pods else "",
     )
-    stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(target=run_operator, args=(ctx, stop, ready), name="operator")
-    thread.start()
+    operator = OperatorThread(ctx)
     with contextlib.ExitStack() as stack:
         async with aiohttp.ClientSession() as session:
             cluster = Cluster(url, session)
+            cluster.operator = operator
             try:
-                assert await asyncio.to_thread(ready.wait, 10), "the operator did not start"
+                await operator.start()
                 yield cluster, pods
             finally:
-                stop.set()
-                await asyncio.to_thread(thread.join, 20)
+                await operator.stop()
                 await cluster.api.close()
                 # Gateways stop from a worker thread: this loop keeps serving kmock meanwhile.
                 await asyncio.to_thread(stack.close)
-    assert not thread.is_alive()
 
 
 async def _start_pod(

@@ -3,8 +3,8 @@ The operator's permissions, exactly those listed in operator/asbru_operator/RBAC
 used by the code). Owned objects are garbage-collected through ownerReferences: no delete verbs.
 */}}
 {{- define "asbru.operatorNamespacedRules" -}}
-# The custom resources: kopf watches them and patches finalizers/annotations; the operator reads
-# them fresh when rendering.
+# The custom resources: kopf watches them and patches its annotations (and removes the finalizer
+# older operators put on gateways; this one sets none); the operator reads them fresh when rendering.
 - apiGroups: ["asbru.dev"]
   resources: ["llmgateways", "llmproviders", "llmroutes", "llmplugins"]
   verbs: ["get", "list", "watch", "patch"]

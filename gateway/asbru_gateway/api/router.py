@@ -19,6 +19,7 @@ from asbru_gateway.api import exchange
 from asbru_gateway.api.disconnect import DisconnectSweeper
 from asbru_gateway.api.responses import send_body, send_error, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
+from asbru_gateway.config.model import SCHEMA_MINOR, SCHEMA_VERSION
 from asbru_gateway.core.request import OPERATIONS
 from asbru_gateway.dialects import registry
 from asbru_gateway.dialects.base import MODEL, MODELS, ModelLookup
@@ -184,15 +185,19 @@ class ApiRouter:
         await send_json(send, 200, {"status": "ok"}, request_id)
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
+        """Ready or not, the served revision, the config schema this gateway reads (the operator
+        writes the oldest its pods accept), and the last revision it refused and why."""
         gateway = self.gateway
         snapshot = gateway.current
-        if gateway.ready and snapshot is not None:
-            await send_json(send, 200, {"status": "ready", "revision": snapshot.revision}, request_id)
-        else:
-            status = "draining" if gateway.draining else "starting"
-            await send_json(
-                send, 503, {"status": status, "revision": snapshot.revision if snapshot else None}, request_id
-            )
+        body: dict[str, object] = {
+            "status": "ready" if gateway.ready else "draining" if gateway.draining else "starting",
+            "revision": snapshot.revision if snapshot else None,
+            "schema": {"version": SCHEMA_VERSION, "minor": SCHEMA_MINOR},
+        }
+        if gateway.last_rejected is not None:
+            rejected = gateway.last_rejected
+            body["rejected"] = {"revision": rejected.revision, "reason": rejected.reason}
+        await send_json(send, 200 if gateway.ready and snapshot is not None else 503, body, request_id)
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         await send_body(

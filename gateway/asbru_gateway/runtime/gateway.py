@@ -11,7 +11,8 @@ connections); plugins whose name, type and settings are unchanged keep their ins
 revision replaces is retired once the requests that use it are done: provider runtimes drain
 (``drain_timeout_s``) and close; plugin instances are stopped after every older snapshot is idle.
 A config that fails anywhere raises ``ConfigError``, nothing serving is touched, and the last good
-snapshot keeps serving.
+snapshot keeps serving; ``last_rejected`` says which revision was refused and why (``/readyz``
+reports it, and the operator puts it in ``Programmed``), until a newer config is applied.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.config.secrets import SecretResolver, file_refs, served_revision
@@ -86,12 +88,22 @@ class Snapshot:
         return True
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A config revision this gateway refused, and why (one line, no secret values)."""
+
+    revision: str | None
+    reason: str
+
+
 class Gateway:
     """Owns the current snapshot, the retired ones still serving, and background retirements."""
 
     def __init__(self) -> None:
         self.current: Snapshot | None = None
         self.draining = False
+        self.last_rejected: Rejection | None = None
+        """The last config refused since the current one was applied (None: none was)."""
         self._apply_lock = asyncio.Lock()
         self._retired: list[Snapshot] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -114,10 +126,12 @@ class Gateway:
             try:
                 snapshot, retired_runtimes, started = self._build(config, secrets, revision, previous)
                 await self._start_plugins(snapshot, started)
-            except ConfigError:
+            except ConfigError as error:
                 metrics.CONFIG_RELOADS.labels("rejected").inc()
+                self.last_rejected = Rejection(revision, error.message)
                 raise
             self.current = snapshot
+            self.last_rejected = None
             metrics.CONFIG_RELOADS.labels("applied").inc()
             metrics.set_revision(revision)
             self._retire(previous, snapshot, retired_runtimes)
@@ -129,6 +143,10 @@ class Gateway:
                 len(snapshot.plugins.instances),
             )
         return revision
+
+    def reject(self, reason: str, revision: str | None) -> None:
+        """A config source refused a config before it reached ``apply`` (it did not parse)."""
+        self.last_rejected = Rejection(revision, reason)
 
     def _build(
         self, config: GatewayConfig, secrets: dict[str, str], revision: str, previous: Snapshot | None

@@ -117,3 +117,6 @@ class LLMGatewayStatus(BasicStatus):
     programmed: Annotated[str, Field(max_length=32)] | None = Field(None, description="N/M pods on it.")
     replicas: int | None = Field(None, ge=0, description="Pods seen (scale subresource).")
     selector: Annotated[str, Field(max_length=1024)] | None = Field(None, description="Pod label selector.")
+    schema_minor: int | None = Field(
+        None, ge=0, description="Oldest config schema minor the pods read; the config is rendered for it."
+    )

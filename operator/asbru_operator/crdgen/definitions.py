@@ -76,6 +76,8 @@ KINDS: tuple[Kind, ...] = (
                 "rule": f"self.metadata.name.size() <= {MAX_GATEWAY_NAME}",
                 "message": f"LLMGateway names are at most {MAX_GATEWAY_NAME} characters"
                 " (owned objects append a suffix)",
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
             },
         ),
     ),
@@ -100,7 +102,7 @@ KINDS: tuple[Kind, ...] = (
         short_name="llmr",
         spec=LLMRouteSpec,
         status=LLMRouteStatus,
-        columns=({"name": "Model", "type": "string", "jsonPath": ".spec.model"}, _READY, _AGE),
+        columns=({"name": "Model", "type": "string", "jsonPath": ".status.model"}, _READY, _AGE),
     ),
     Kind(
         kind="LLMPlugin",
@@ -128,7 +130,9 @@ def openapi_schema(kind: Kind) -> Schema:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # Only name (and generateName) may be constrained here; declared so that a rule's
+            # fieldPath can point at it (the API server resolves fieldPath through the schema).
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 253}}},
             "spec": structural_schema(kind.spec),
             "status": structural_schema(kind.status),
         },
