@@ -55,6 +55,7 @@ class LLMRequest:
         "native",
         "native_format",
         "operation",
+        "passthrough",
         "provider",
         "request_id",
         "requested_model",
@@ -117,6 +118,9 @@ class LLMRequest:
         self.provider: str | None = None
         """The provider that served (or last failed) the request."""
         self.upstream_model: str | None = None
+        self.passthrough = False
+        """True when the last attempt forwarded ``native`` as it is: the answer (a reply, or a stream's
+        bytes) is then in ``native_format``, not in the core format."""
         """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.key_name: str | None = None
         """The name (never the value) of the provider key used by the last attempt."""

@@ -79,8 +79,13 @@ class OpenAIChatDialect:
         return error.status, error.to_body()
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in models]
-        return orjson.dumps({"object": "list", "data": data})
+        return model_list(models)
+
+
+def model_list(models: list[tuple[str, str]]) -> bytes:
+    """OpenAI's ``/models`` list (every OpenAI dialect answers in this shape)."""
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in models]
+    return orjson.dumps({"object": "list", "data": data})
 
 
 def _check_messages(body: dict[str, Any]) -> None:
@@ -143,4 +148,4 @@ class OpenAIChatRenderer:
         return b"data: " + error.to_body() + b"\n\n"
 
 
-__all__ = ["OpenAIChatDialect", "OpenAIChatRenderer", "core_chunks", "with_extra_fields"]
+__all__ = ["OpenAIChatDialect", "OpenAIChatRenderer", "core_chunks", "model_list", "with_extra_fields"]

@@ -22,8 +22,14 @@ from dataclasses import dataclass
 
 from asbru_gateway.dialects.base import Dialect, Endpoint
 from asbru_gateway.dialects.openai_chat import OpenAIChatDialect
+from asbru_gateway.dialects.openai_completions import OpenAICompletionsDialect
+from asbru_gateway.dialects.openai_responses import OpenAIResponsesDialect
 
-OPENAI_DIALECTS: tuple[Dialect, ...] = (OpenAIChatDialect(),)
+OPENAI_DIALECTS: tuple[Dialect, ...] = (
+    OpenAIChatDialect(),
+    OpenAIResponsesDialect(),
+    OpenAICompletionsDialect(),
+)
 ANTHROPIC_DIALECTS: tuple[Dialect, ...] = ()
 GEMINI_DIALECTS: tuple[Dialect, ...] = ()
 META_PREFIXES = ("/litellm", "/langchain", "/pydanticai")

@@ -205,6 +205,7 @@ class Dispatcher:
         api_key = key.value.reveal() if key is not None else None
         target = Target(runtime.base_url, candidate.model, api_key, runtime.config)
         upstream, native = build_upstream(request, runtime, target, stream=stream)
+        request.passthrough = native
         if attempt is not None and self._hooks is not None:
             attempt.key, attempt.url = request.key_name, upstream.url
             await self._hooks.before_attempt(request, attempt)
