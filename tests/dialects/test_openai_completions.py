@@ -10,29 +10,19 @@ import pytest
 from asbru_gateway.core.formats import OPENAI_COMPLETIONS
 from asbru_gateway.core.reply import Reply
 from asbru_gateway.core.request import LLMRequest
-from asbru_gateway.dialects.base import Endpoint, Incoming
 from asbru_gateway.dialects.openai_completions import (
     CompletionsStreamRenderer,
     OpenAICompletionsDialect,
     to_core,
 )
 from asbru_gateway.errors import InvalidRequestError, UpstreamError
+from tests.dialects.incoming import incoming
 
 DIALECT = OpenAICompletionsDialect()
 
 
 def parse(body: dict[str, Any]) -> LLMRequest:
-    return DIALECT.parse(
-        Incoming(
-            request_id="rid",
-            endpoint=Endpoint("POST", "/completions", "chat"),
-            body=orjson.dumps(body),
-            headers=[],
-            query=b"",
-            path_model=None,
-            family="openai",
-        )
-    )
+    return DIALECT.parse(incoming("/completions", body, family="openai"))
 
 
 def test_parse_keeps_the_body_for_pass_through() -> None:

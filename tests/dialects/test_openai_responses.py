@@ -12,28 +12,18 @@ from asbru_gateway.core.formats import CORE, OPENAI_RESPONSES
 from asbru_gateway.core.reply import Reply
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.core.usage import Usage
-from asbru_gateway.dialects.base import Endpoint, Incoming
 from asbru_gateway.dialects.openai_responses import OpenAIResponsesDialect
 from asbru_gateway.dialects.openai_responses.request import to_core
 from asbru_gateway.dialects.openai_responses.stream import ResponsesStreamRenderer
 from asbru_gateway.errors import InvalidRequestError, UpstreamError
+from tests.dialects.incoming import incoming
 
 DIALECT = OpenAIResponsesDialect()
 TOOL = {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
 
 
 def parse(body: dict[str, Any], *, path_model: str | None = None) -> LLMRequest:
-    return DIALECT.parse(
-        Incoming(
-            request_id="rid",
-            endpoint=Endpoint("POST", "/responses", "chat"),
-            body=orjson.dumps(body),
-            headers=[],
-            query=b"",
-            path_model=path_model,
-            family=None,
-        )
-    )
+    return DIALECT.parse(incoming("/responses", body, path_model=path_model))
 
 
 def core(**body: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -24,6 +25,10 @@ from aiohttp import web
 from tests.fakes import openai_native as native
 from tests.fakes import scenarios as sc
 from tests.fakes.server import Recorder
+
+Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
+Streamer = Callable[[web.Request, str, dict[str, Any]], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def make_app(recorder: Recorder, *, azure: bool = False) -> web.Application:
@@ -46,29 +51,22 @@ def make_app(recorder: Recorder, *, azure: bool = False) -> web.Application:
         counts[model] += 1
         return model, body, await _early_answer(model, key, counts[model])
 
-    async def chat(request: web.Request) -> web.StreamResponse:
-        model, body, early = await admit(request)
-        if early is not None:
-            return early
-        if body.get("stream"):
-            return await _stream(request, model, body)
-        return web.json_response(_completion(model))
+    def endpoint(answer: Answer, stream: Streamer) -> Handler:
+        """A generating endpoint: the error scenarios first, then a JSON answer or a stream."""
 
-    async def responses(request: web.Request) -> web.StreamResponse:
-        model, body, early = await admit(request)
-        if early is not None:
-            return early
-        if body.get("stream"):
-            return await native.stream_response(request, model, body)
-        return web.json_response(native.response_object(model, body))
+        async def handle(request: web.Request) -> web.StreamResponse:
+            model, body, early = await admit(request)
+            if early is not None:
+                return early
+            if body.get("stream"):
+                return await stream(request, model, body)
+            return web.json_response(answer(model, body))
 
-    async def completions(request: web.Request) -> web.StreamResponse:
-        model, body, early = await admit(request)
-        if early is not None:
-            return early
-        if body.get("stream"):
-            return await native.stream_completion(request, model, body)
-        return web.json_response(native.text_completion(model))
+        return handle
+
+    chat = endpoint(lambda model, body: _completion(model), _stream)
+    responses = endpoint(native.response_object, native.stream_response)
+    completions = endpoint(lambda model, body: native.text_completion(model), native.stream_completion)
 
     async def embeddings(request: web.Request) -> web.Response:
         item = await recorder.record(request)

@@ -18,17 +18,16 @@ from asbru_gateway.core.formats import OPENAI_COMPLETIONS
 from asbru_gateway.core.reply import Reply, StreamItem
 from asbru_gateway.core.request import CHAT, LLMRequest
 from asbru_gateway.core.schema import Chunk
-from asbru_gateway.core.usage import Usage
 from asbru_gateway.dialects.base import (
     Endpoint,
     Incoming,
     core_chunks,
+    native_request,
     parse_object,
-    pop_fallbacks,
     require_model,
     stream_flag,
 )
-from asbru_gateway.dialects.openai_chat import DONE_EVENT, model_list, with_extra_fields
+from asbru_gateway.dialects.openai_chat import DONE_EVENT, OpenAIChatRenderer, model_list, with_extra_fields
 from asbru_gateway.errors import GatewayError, InvalidRequestError, UnsupportedError, UpstreamProtocolError
 
 _COPIED = frozenset(
@@ -67,22 +66,16 @@ class OpenAICompletionsDialect:
         if incoming.path_model is not None:  # Azure-style /openai/deployments/{id}/completions
             body["model"] = incoming.path_model
         model = require_model(body)
-        fallbacks = pop_fallbacks(body)
         if body.get("prompt") is None:
             raise InvalidRequestError("you must provide a prompt parameter", param="prompt")
-        return LLMRequest(
-            request_id=incoming.request_id,
-            operation=CHAT,
+        return native_request(
+            incoming,
+            body,
             dialect=self.id,
             model=model,
             stream=stream_flag(body),
-            native=body,
             native_format=OPENAI_COMPLETIONS,
             to_core=to_core,
-            fallbacks=fallbacks,
-            family=incoming.family,
-            raw_headers=incoming.headers,
-            query=incoming.query,
         )
 
     def render(self, request: LLMRequest, reply: Reply) -> bytes:
@@ -178,14 +171,17 @@ def _completion_id(completion: dict[str, Any]) -> str:
     return "cmpl-" + upstream.removeprefix("chatcmpl-") if isinstance(upstream, str) else "cmpl-asbru"
 
 
-class CompletionsStreamRenderer:
-    """Core chunks -> ``text_completion`` chunks; the upstream's own chunks when passed through."""
+class CompletionsStreamRenderer(OpenAIChatRenderer):
+    """Core chunks -> ``text_completion`` chunks; the upstream's own chunks when passed through.
 
-    __slots__ = ("_done_sent", "_passthrough")
+    The end (``[DONE]``, once) and the error event are the chat renderer's: the same SSE dialect.
+    """
+
+    __slots__ = ("_passthrough",)
 
     def __init__(self, *, passthrough: bool) -> None:
+        super().__init__()
         self._passthrough = passthrough
-        self._done_sent = False
 
     def items(self, items: list[StreamItem]) -> bytes:
         if self._passthrough:
@@ -199,15 +195,6 @@ class CompletionsStreamRenderer:
             if rendered is not None:
                 out.append(b"data: " + orjson.dumps(rendered) + b"\n\n")
         return b"".join(out)
-
-    def end(self, usage: Usage | None) -> bytes:
-        if self._done_sent:
-            return b""
-        self._done_sent = True
-        return DONE_EVENT
-
-    def error(self, error: GatewayError) -> bytes:
-        return b"data: " + error.to_body() + b"\n\n"
 
 
 def _chunk(chunk: Chunk) -> dict[str, Any] | None:

@@ -16,8 +16,8 @@ from asbru_gateway.core.request import CHAT, LLMRequest
 from asbru_gateway.dialects.base import (
     Endpoint,
     Incoming,
+    native_request,
     parse_object,
-    pop_fallbacks,
     require_model,
     stream_flag,
 )
@@ -38,21 +38,14 @@ class OpenAIResponsesDialect:
         body = parse_object(incoming.body)
         if incoming.path_model is not None:  # Azure-style /openai/deployments/{id}/responses
             body["model"] = incoming.path_model
-        model = require_model(body)
-        fallbacks = pop_fallbacks(body)
-        return LLMRequest(
-            request_id=incoming.request_id,
-            operation=CHAT,
+        return native_request(
+            incoming,
+            body,
             dialect=self.id,
-            model=model,
+            model=require_model(body),
             stream=stream_flag(body),
-            native=body,
             native_format=OPENAI_RESPONSES,
             to_core=to_core,
-            fallbacks=fallbacks,
-            family=incoming.family,
-            raw_headers=incoming.headers,
-            query=incoming.query,
         )
 
     def render(self, request: LLMRequest, reply: Reply) -> bytes:

@@ -22,6 +22,8 @@ from asbru_gateway.errors import InvalidRequestError, UnsupportedError
 
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 _STATEFUL_ITEMS = frozenset({"item_reference", "reasoning", "compaction"})
+_ASSISTANT_TEXT = {"output_text": "text", "input_text": "text", "refusal": "refusal"}
+"""Part types an earlier answer may hold, and the field with their text."""
 
 
 def messages(body: dict[str, Any]) -> list[Message]:
@@ -94,7 +96,7 @@ def _assistant_text(content: object, where: str) -> str:
     for index, part in enumerate(content):
         at = f"{where}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        field = {"output_text": "text", "input_text": "text", "refusal": "refusal"}.get(str(kind))
+        field = _ASSISTANT_TEXT.get(str(kind))
         if field is None or not isinstance(part, dict):
             raise UnsupportedError(
                 "an assistant message takes output_text and refusal parts only", param=f"{at}.type"

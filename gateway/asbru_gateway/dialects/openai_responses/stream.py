@@ -18,7 +18,7 @@ is the upstream's, whose id this renderer never parsed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from asbru_gateway.core.reply import StreamItem
 from asbru_gateway.core.schema import Chunk, ToolCall
@@ -140,7 +140,7 @@ class ResponsesStreamRenderer:
 
     def _call_delta(self, delta: ToolCall, out: list[bytes]) -> None:
         index = delta.get("index", 0)
-        function: dict[str, Any] = dict(delta.get("function") or {})
+        function = cast("dict[str, Any]", delta.get("function") or {})
         call = self._calls.get(index)
         if call is None:
             self._close_text(out)  # a tool call follows the text it came with
