@@ -215,3 +215,23 @@ async def test_async_stream(every_provider: EveryProvider) -> None:
         final = await stream.get_final_response()
     await client.close()
     assert text == final.output_text == "one two three"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_fallback_from_pass_through_to_translation_renders_the_translated_answer(
+    every_provider: EveryProvider, stream: bool
+) -> None:
+    options: Any = {
+        "model": "openai/error-500",
+        "input": QUESTION,
+        "extra_body": {"fallbacks": ["anthropic/x"]},
+    }
+    with every_provider.client() as client:
+        if stream:
+            with client.responses.stream(**options) as events:
+                response = events.get_final_response()
+        else:
+            response = client.responses.create(**options)
+    assert response.output_text == sc.TEXT
+    assert every_provider.last("openai").path == "/v1/responses"  # tried natively first
+    assert every_provider.last("anthropic").json["messages"][0]["role"] == "user"
