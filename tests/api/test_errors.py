@@ -267,7 +267,7 @@ def test_unknown_fallback_model_is_404_naming_the_fallback(http: httpx.Client) -
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/nothing"), ("POST", "/v1/completions"), ("GET", "/"), ("POST", "/v1/chat/completions/")],
+    [("GET", "/v1/nothing"), ("POST", "/v1/audio/speech"), ("GET", "/"), ("POST", "/v1/chat/completions/")],
 )
 def test_unknown_path_is_404(http: httpx.Client, method: str, path: str) -> None:
     response = http.request(method, path, json={"model": "echo/x", "messages": USER})

@@ -146,10 +146,21 @@ class ApiRouter:
                 return mount, path[root_end:]
         for root in registry.AZURE_DEPLOYMENT_ROOTS:
             if path.startswith(root):
-                deployment, slash, rest = path[len(root) :].partition("/")
-                mounts = self._mounts.get((method, "/openai/" + rest)) if slash and deployment else None
-                if mounts:
-                    return mounts[0], unquote(deployment)
+                return self._deployment(method, path[len(root) :])
+        return None
+
+    def _deployment(self, method: str, tail: str) -> tuple[Mount, str] | None:
+        """``{deployment}/{endpoint}``: the shortest deployment that leaves a served endpoint.
+
+        The Azure SDK puts the model in the path unencoded, so ``provider/model`` names arrive with
+        their slash (``openai/gpt-4o/chat/completions``).
+        """
+        slash = tail.find("/")
+        while slash > 0:
+            mounts = self._mounts.get((method, "/openai" + tail[slash:]))
+            if mounts:
+                return mounts[0], unquote(tail[:slash])
+            slash = tail.find("/", slash + 1)
         return None
 
     async def _method_not_allowed(self, scope: Scope, send: Send, request_id: bytes) -> None:

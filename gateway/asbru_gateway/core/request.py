@@ -59,6 +59,7 @@ class LLMRequest:
         "native",
         "native_format",
         "operation",
+        "passthrough",
         "provider",
         "request_id",
         "requested_model",
@@ -128,6 +129,9 @@ class LLMRequest:
         self.metric_model = ""
         """The upstream model as a metric label: configured names only, others read "other"."""
         self.upstream_model: str | None = None
+        self.passthrough = False
+        """True when the last attempt forwarded ``native`` as it is: the answer (a reply, or a stream's
+        bytes) is then in ``native_format``, not in the core format."""
         """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.key_name: str | None = None
         """The name (never the value) of the provider key used by the last attempt."""

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from asbru_gateway.core.reply import Reply, StreamItem
-from asbru_gateway.core.request import LLMRequest
+from asbru_gateway.core.request import LLMRequest, ToCore
 from asbru_gateway.core.schema import Chunk
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import GatewayError, InvalidRequestError
@@ -179,6 +179,34 @@ def new_request(
         raw_headers=incoming.headers,
         query=incoming.query,
         **body,
+    )
+
+
+def native_request(
+    incoming: Incoming,
+    body: dict[str, Any],
+    *,
+    dialect: str,
+    model: str,
+    stream: bool,
+    native_format: str,
+    to_core: ToCore,
+) -> LLMRequest:
+    """A chat request that keeps the client's ``body`` for pass-through (``fallbacks`` popped from it)."""
+    fallbacks = pop_fallbacks(body)
+    return LLMRequest(
+        request_id=incoming.request_id,
+        operation=incoming.endpoint.operation,
+        dialect=dialect,
+        model=model,
+        stream=stream,
+        native=body,
+        native_format=native_format,
+        to_core=to_core,
+        fallbacks=fallbacks,
+        family=incoming.family,
+        raw_headers=incoming.headers,
+        query=incoming.query,
     )
 
 

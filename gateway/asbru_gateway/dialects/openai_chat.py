@@ -87,11 +87,15 @@ class OpenAIChatDialect:
         return error.status, error.to_body()  # OpenAI's error body has no place for the request id
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
-        data = [_model_object(model) for model in models]
-        return orjson.dumps({"object": "list", "data": data})
+        return model_list(models)
 
     def model(self, model: tuple[str, str]) -> bytes:
         return orjson.dumps(_model_object(model))
+
+
+def model_list(models: list[tuple[str, str]]) -> bytes:
+    """OpenAI's ``/models`` list (every OpenAI dialect answers in this shape)."""
+    return orjson.dumps({"object": "list", "data": [_model_object(model) for model in models]})
 
 
 def _model_object(model: tuple[str, str]) -> dict[str, Any]:
@@ -178,4 +182,4 @@ class OpenAIChatRenderer:
         return b"data: " + error.to_body() + b"\n\n"
 
 
-__all__ = ["OpenAIChatDialect", "OpenAIChatRenderer", "core_chunks", "with_extra_fields"]
+__all__ = ["OpenAIChatDialect", "OpenAIChatRenderer", "core_chunks", "model_list", "with_extra_fields"]

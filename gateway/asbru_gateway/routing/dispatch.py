@@ -212,6 +212,7 @@ class Dispatcher:
         if request.native is None and request.operation == CHAT and not request.extra_tools:
             return target, runtime.translator.chat_request(request.core, target, stream=stream), False
         upstream, native = build_upstream(request, runtime, target, stream=stream)
+        request.passthrough = native
         return target, upstream, native
 
     async def _before_attempt(
@@ -232,6 +233,7 @@ class Dispatcher:
             request.key_name = key.name
             target.api_key = key.value.reveal()
             upstream, native = build_upstream(request, runtime, target, stream=attempt.stream)
+            request.passthrough = native
         if attempt.headers:
             upstream.headers = {**upstream.headers, **_safe_headers(attempt.headers)}
         return upstream, native
