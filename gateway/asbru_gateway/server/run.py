@@ -8,7 +8,6 @@ turns SIGHUP into a reload.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -26,7 +25,7 @@ def server_config(app: Any, *, limits: ServerLimits | None = None, **options: An
     limits = limits or ServerLimits()
     settings: dict[str, Any] = {
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
-        "http": "httptools" if os.environ.get("ASBRU_PLAIN_HTTP") else AsbruHttpProtocol,
+        "http": AsbruHttpProtocol,
         "lifespan": "on",
         "access_log": False,
         "proxy_headers": False,
