@@ -93,7 +93,10 @@ class GatewayApp:
             await self._start_kube_source(settings.kube_source)
         elif settings.config_path:
             self.file_source = FileConfigSource(
-                settings.config_path, self.gateway.apply, watch=settings.watch_config
+                settings.config_path,
+                self.gateway.apply,
+                watch=settings.watch_config,
+                on_reject=self.gateway.reject,
             )
             await self.file_source.start()
         else:

@@ -475,3 +475,24 @@ def test_fallbacks_field_is_used_when_primary_fails(
 def test_malformed_fallbacks_is_400(http: httpx.Client, fallbacks: Any) -> None:
     body = {"model": "echo/x", "messages": USER, "fallbacks": fallbacks}
     assert_error(http.post(CHAT, json=body), 400, type_="invalid_request_error", param="fallbacks")
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        ("/anthropic/v1/no-such-thing", "anthropic"),
+        ("/genai/v1beta/no-such-thing", "gemini"),
+        ("/v1/no-such-thing", "openai"),
+    ],
+)
+def test_unknown_paths_answer_in_the_dialect_of_their_prefix(path: str, shape: str) -> None:
+    with run_gateway({"providers": [{"name": "echo", "type": "echo"}]}) as gateway:
+        response = httpx.post(gateway.url + path, json={})
+    assert response.status_code == 404
+    body = response.json()
+    if shape == "anthropic":
+        assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+    elif shape == "gemini":
+        assert body["error"]["code"] == 404 and body["error"]["status"] == "NOT_FOUND"
+    else:
+        assert body["error"]["code"] == "not_found"

@@ -17,12 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asbru_gateway.api import exchange
 from asbru_gateway.api.disconnect import DisconnectSweeper
-from asbru_gateway.api.responses import send_body, send_error, send_json
+from asbru_gateway.api.responses import send_body, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
 from asbru_gateway.config.model import SCHEMA_MINOR, SCHEMA_VERSION
 from asbru_gateway.core.request import OPERATIONS
 from asbru_gateway.dialects import registry
-from asbru_gateway.dialects.base import MODEL, MODELS, ModelLookup
+from asbru_gateway.dialects.base import MODEL, MODELS, Dialect, ModelLookup
 from asbru_gateway.dialects.registry import Mount
 from asbru_gateway.errors import GatewayError, ModelNotFoundError, RouteNotFoundError
 from asbru_gateway.observability.metrics import REGISTRY
@@ -63,6 +63,11 @@ class ApiRouter:
                         key = (endpoint.method, root.path + endpoint.path)
                         self._mounts.setdefault(key, []).append(mount)
         self._paths = {path for _, path in (*self._internal, *self._mounts)}
+        self._prefixes = sorted(
+            ((root.path + "/", root.dialects[0]) for root in registry.roots() if root.path and root.dialects),
+            key=lambda item: -len(item[0]),
+        )
+        """Longest prefix first: the dialect an unknown path under a dialect's prefix answers in."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id(scope)
@@ -94,7 +99,7 @@ class ApiRouter:
         elif path in self._paths:
             await self._method_not_allowed(scope, send, request_id)
         else:
-            await send_error(send, RouteNotFoundError(f"no route for {_shown(path)}"), request_id)
+            await self._not_found(path, send, request_id)
 
     async def _serve(
         self,
@@ -172,9 +177,21 @@ class ApiRouter:
             type="invalid_request_error",
             code="method_not_allowed",
         )
-        await send_body(
-            send, 405, error.to_body(), request_id, headers=[(b"allow", ", ".join(allowed).encode())]
-        )
+        status, body = self._dialect_of(path).error(error, request_id.decode())
+        await send_body(send, status, body, request_id, headers=[(b"allow", ", ".join(allowed).encode())])
+
+    async def _not_found(self, path: str, send: Send, request_id: bytes) -> None:
+        error = RouteNotFoundError(f"no route for {_shown(path)}")
+        status, body = self._dialect_of(path).error(error, request_id.decode())
+        await send_body(send, status, body, request_id)
+
+    def _dialect_of(self, path: str) -> Dialect:
+        """The dialect whose prefix ``path`` is under (``/anthropic/...``, ``/genai/...``), for errors
+        in the shape its SDK reads; OpenAI's elsewhere."""
+        for prefix, dialect in self._prefixes:
+            if path.startswith(prefix):
+                return dialect
+        return registry.OPENAI_DIALECTS[0]
 
     async def _models(self, mount: Mount, send: Send, request_id: bytes) -> None:
         snapshot = self.gateway.current

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import kubernetes
 
@@ -78,7 +78,13 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 OnConfig = Callable[[GatewayConfig, Mapping[str, str]], Awaitable[None]]
-OnError = Callable[[str, str | None], None]
+
+
+class OnError(Protocol):
+    def __call__(self, reason: str, revision: str | None, *, counted: bool = False) -> None:
+        """``counted``: the gateway refused it in ``apply`` and counted it there already."""
+
+
 """Called with the reason of a rejection and the refused revision (the operator's annotation)."""
 ApiClientFactory = Callable[[], Any]
 """Returns a ``kubernetes.client.ApiClient``; called once per ``start()``, in a worker thread."""
@@ -398,7 +404,8 @@ class KubeConfigSource:
             try:
                 await self._on_config(config, MappingProxyType(secrets))
             except Exception as error:  # the caller refused it: report it, keep the last good one
-                self._reject(f"applying revision {revision} failed: {error}", secrets, annotated or revision)
+                message = f"applying revision {revision} failed: {error}"
+                self._reject(message, secrets, annotated or revision, counted=True)
                 return
             log.info("applied config from %s: revision %s", self.ref, revision)
             self.applied_revision = revision
@@ -414,14 +421,16 @@ class KubeConfigSource:
         else:
             log.warning("%s; still serving revision %s", reason, self.applied_revision)
 
-    def _reject(self, reason: str, secrets: Mapping[str, str], revision: str | None) -> None:
+    def _reject(
+        self, reason: str, secrets: Mapping[str, str], revision: str | None, *, counted: bool = False
+    ) -> None:
         reason = redact(reason, secrets)
         self.last_error = reason
         keeping = self.applied_revision or "none yet"
         log.warning("rejected config from %s (serving revision: %s): %s", self.ref, keeping, reason)
         if self._on_error is not None:
             try:
-                self._on_error(reason, revision)
+                self._on_error(reason, revision, counted=counted)
             except Exception:
                 log.exception("kube source %s: on_error callback failed", self.ref)
 

@@ -377,7 +377,12 @@ def build_upstream(
     native = request.native
     if native is not None and runtime.native is not None and request.native_format in runtime.native_formats:
         upstream = runtime.native.native_request(
-            request.native_format, native, target, stream=stream, extra_tools=request.extra_tools or []
+            request.native_format,
+            native,
+            target,
+            stream=stream,
+            extra_tools=request.extra_tools or [],
+            client_headers=request.headers,
         )
         return upstream, True
     body = request.core

@@ -144,9 +144,15 @@ class Gateway:
             )
         return revision
 
-    def reject(self, reason: str, revision: str | None) -> None:
-        """A config source refused a config before it reached ``apply`` (it did not parse)."""
+    def reject(self, reason: str, revision: str | None, *, counted: bool = False) -> None:
+        """A config source refused a config (``counted``: in ``apply``, which counted it already).
+
+        Every refusal is counted once in ``asbru_config_reloads_total{result="rejected"}``, whether
+        it failed to parse in a source or failed to build here.
+        """
         self.last_rejected = Rejection(revision, reason)
+        if not counted:
+            metrics.CONFIG_RELOADS.labels("rejected").inc()
 
     def _build(
         self, config: GatewayConfig, secrets: dict[str, str], revision: str, previous: Snapshot | None

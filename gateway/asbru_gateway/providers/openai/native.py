@@ -11,6 +11,7 @@ which the relay renders in the client's dialect.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from asbru_gateway.core.reply import Reply, StreamItem
 from asbru_gateway.core.schema import Tool
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import GatewayError, UnsupportedError, UpstreamError, UpstreamProtocolError
-from asbru_gateway.providers.base import Target, UpstreamRequest
+from asbru_gateway.providers.base import NO_HEADERS, Target, UpstreamRequest
 from asbru_gateway.providers.openai.translator import OpenAITranslator, usage_of
 from asbru_gateway.providers.sse import SSEBuffer, parse_event
 
@@ -33,7 +34,14 @@ class OpenAINativeTranslator(OpenAITranslator):
     native_formats = frozenset(_PATHS)
 
     def native_request(
-        self, format: str, body: dict[str, Any], target: Target, *, stream: bool, extra_tools: list[Any]
+        self,
+        format: str,
+        body: dict[str, Any],
+        target: Target,
+        *,
+        stream: bool,
+        extra_tools: list[Any],
+        client_headers: Mapping[str, str] = NO_HEADERS,
     ) -> UpstreamRequest:
         out = dict(body)
         out["model"] = target.model
