@@ -9,10 +9,14 @@ OpenAI error shape (or the dialect's, under a dialect's prefix).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from urllib.parse import unquote
 
+import orjson
+import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asbru_gateway.api import exchange
@@ -44,6 +48,7 @@ class ApiRouter:
             ("GET", "/health"): self._healthz,  # Bifrost's health path
             ("GET", "/readyz"): self._readyz,
             ("GET", "/metrics"): self._metrics,
+            ("GET", "/openapi.json"): self._openapi,
         }
         self._mounts: dict[tuple[str, str], list[Mount]] = {}
         self._model_paths: dict[tuple[str, str, str], Mount] = {}
@@ -209,6 +214,9 @@ class ApiRouter:
             return
         await send_body(send, 200, dialect.model(found), request_id)
 
+    async def _openapi(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
+        await send_body(send, 200, openapi_document(), request_id)
+
     async def _healthz(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         await send_json(send, 200, {"status": "ok"}, request_id)
 
@@ -231,6 +239,13 @@ class ApiRouter:
         await send_body(
             send, 200, generate_latest(REGISTRY), request_id, content_type=CONTENT_TYPE_LATEST.encode()
         )
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """The client API's OpenAPI document (``api/openapi.yaml``), as JSON, loaded once."""
+    text = resources.files("asbru_gateway.api").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return orjson.dumps(yaml.safe_load(text))
 
 
 def _disambiguate(mounts: list[Mount], scope: Scope) -> Mount:
