@@ -496,3 +496,36 @@ def test_unknown_paths_answer_in_the_dialect_of_their_prefix(path: str, shape: s
         assert body["error"]["code"] == 404 and body["error"]["status"] == "NOT_FOUND"
     else:
         assert body["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/chat/completions",
+            {
+                "model": "echo/x",
+                "stream": True,
+                "stream_options": [1],
+                "messages": [{"role": "user", "content": "x"}],
+            },
+        ),
+        ("/v1/chat/completions", {"model": "echo/x", "messages": [{"role": {"x": 1}, "content": "x"}]}),
+        ("/v1/chat/completions", {"model": "echo/x", "messages": [{"role": ["user"], "content": "x"}]}),
+        (
+            "/genai/v1beta/models/echo/x:generateContent",
+            {"contents": [{"role": {"x": 1}, "parts": [{"text": "x"}]}]},
+        ),
+        (
+            "/genai/v1beta/models/echo/x:generateContent",
+            {"contents": [{"role": ["user"], "parts": [{"text": "x"}]}]},
+        ),
+    ],
+    ids=["echo-stream-options-list", "role-object", "role-array", "gemini-role-object", "gemini-role-array"],
+)
+def test_bodies_that_used_to_be_500s_are_400s(path: str, body: dict[str, Any]) -> None:
+    """Issue 9 defect 8: echo with a non-object ``stream_options``, a message role that is an object
+    or an array: every invalid body is a 4xx."""
+    with run_gateway({"providers": [{"name": "echo", "type": "echo"}]}) as gateway:
+        response = httpx.post(gateway.url + path, json=body)
+    assert response.status_code == 400, response.text
