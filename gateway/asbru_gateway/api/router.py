@@ -26,7 +26,7 @@ from asbru_gateway.api.types import Receive, Scope, Send
 from asbru_gateway.config.model import SCHEMA_MINOR, SCHEMA_VERSION
 from asbru_gateway.core.request import OPERATIONS
 from asbru_gateway.dialects import registry
-from asbru_gateway.dialects.base import MODEL, MODELS, Dialect, ModelLookup
+from asbru_gateway.dialects.base import MODELS, Dialect, ModelLookup
 from asbru_gateway.dialects.registry import Mount
 from asbru_gateway.errors import GatewayError, ModelNotFoundError, RouteNotFoundError
 from asbru_gateway.observability.metrics import REGISTRY
@@ -77,62 +77,39 @@ class ApiRouter:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id(scope)
         method, path = scope["method"], scope["path"]
+        path_model = None
         mounts = self._mounts.get((method, path))
         if mounts is not None:
             mount = mounts[0] if len(mounts) == 1 else _disambiguate(mounts, scope)
-            if mount.endpoint.operation in _LLM_OPERATIONS:  # the hot path: straight to the exchange
-                await exchange.serve(
-                    self.gateway,
-                    mount,
-                    scope,
-                    receive,
-                    send,
-                    request_id=request_id,
-                    path_model=None,
-                    disconnects=self.disconnects,
-                )
-            else:
-                await self._serve(mounts, scope, receive, send, request_id=request_id, path_model=None)
-            return
-        handler = self._internal.get((method, path))
-        if handler is not None:
-            await handler(scope, receive, send, request_id)
-            return
-        found = self._dynamic(method, path)
-        if found is not None:
-            await self._serve([found[0]], scope, receive, send, request_id=request_id, path_model=found[1])
-        elif path in self._paths:
-            await self._method_not_allowed(scope, send, request_id)
         else:
-            await self._not_found(path, send, request_id)
-
-    async def _serve(
-        self,
-        mounts: list[Mount],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        *,
-        request_id: bytes,
-        path_model: str | None,
-    ) -> None:
-        mount = mounts[0] if len(mounts) == 1 else _disambiguate(mounts, scope)
-        if mount.endpoint.operation == MODELS:
+            handler = self._internal.get((method, path))
+            if handler is not None:
+                await handler(scope, receive, send, request_id)
+                return
+            found = self._dynamic(method, path)
+            if found is None:
+                if path in self._paths:
+                    await self._method_not_allowed(scope, send, request_id)
+                else:
+                    await self._not_found(path, send, request_id)
+                return
+            mount, path_model = found
+        operation = mount.endpoint.operation
+        if operation in _LLM_OPERATIONS:
+            await exchange.serve(
+                self.gateway,
+                mount,
+                scope,
+                receive,
+                send,
+                request_id=request_id,
+                path_model=path_model,
+                disconnects=self.disconnects,
+            )
+        elif operation == MODELS:
             await self._models(mount, send, request_id)
-            return
-        if mount.endpoint.operation == MODEL:
+        else:
             await self._model(mount, send, request_id, path_model or "")
-            return
-        await exchange.serve(
-            self.gateway,
-            mount,
-            scope,
-            receive,
-            send,
-            request_id=request_id,
-            path_model=path_model,
-            disconnects=self.disconnects,
-        )
 
     def _dynamic(self, method: str, path: str) -> tuple[Mount, str] | None:
         """A model-in-path endpoint, or an Azure-style deployment path.

@@ -193,20 +193,15 @@ def native_request(
     to_core: ToCore,
 ) -> LLMRequest:
     """A chat request that keeps the client's ``body`` for pass-through (``fallbacks`` popped from it)."""
-    fallbacks = pop_fallbacks(body)
-    return LLMRequest(
-        request_id=incoming.request_id,
-        operation=incoming.endpoint.operation,
-        dialect=dialect,
+    return new_request(
+        incoming,
+        dialect,
         model=model,
         stream=stream,
+        fallbacks=pop_fallbacks(body),
         native=body,
         native_format=native_format,
         to_core=to_core,
-        fallbacks=fallbacks,
-        family=incoming.family,
-        raw_headers=incoming.headers,
-        query=incoming.query,
     )
 
 
