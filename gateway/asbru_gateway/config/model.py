@@ -29,6 +29,8 @@ from typing import Annotated, Any, Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from asbru_gateway.config.mcp import McpConfig
+
 SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
 """The config schema this gateway understands. The operator writes it; the gateway checks it."""
 
@@ -224,6 +226,8 @@ class GatewayConfig(_Frozen):
     providers: tuple[ProviderConfig, ...] = Field((), max_length=256)
     routes: tuple[RouteConfig, ...] = Field((), max_length=1024)
     plugins: tuple[PluginConfig, ...] = Field((), max_length=64)
+    mcp: McpConfig | None = None
+    """MCP servers, agent mode, the gateway's own /mcp endpoint (``config.mcp``)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -239,7 +243,11 @@ class GatewayConfig(_Frozen):
 
     def canonical_json(self) -> bytes:
         """Stable bytes of this config: sorted keys, defaults included. What the revision hashes."""
-        return orjson.dumps(self.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
+        # An absent ``mcp`` section is left out, not written as null: a config without MCP keeps its
+        # revision, and a gateway that predates the section still reads it.
+        exclude = {"mcp"} if self.mcp is None else None
+        data = self.model_dump(mode="json", by_alias=True, exclude=exclude)
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
     @property
     def revision(self) -> str:
@@ -248,7 +256,8 @@ class GatewayConfig(_Frozen):
 
     def secret_refs(self) -> list[str]:
         """Every secret reference the config makes (provider keys, and what later sections add)."""
-        return [key.secret for provider in self.providers for key in provider.keys]
+        refs = [key.secret for provider in self.providers for key in provider.keys]
+        return refs + self.mcp.secret_refs() if self.mcp is not None else refs
 
     def provider(self, name: str) -> ProviderConfig | None:
         for provider in self.providers:

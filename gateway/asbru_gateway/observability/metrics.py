@@ -80,6 +80,26 @@ CONFIG_RELOADS = Counter(
 CONFIG_INFO = Gauge(
     "asbru_config_revision_info", "1 for the config revision being served.", ["revision"], registry=REGISTRY
 )
+MCP_TOOL_CALLS = Counter(
+    "asbru_mcp_tool_calls",
+    "MCP tool calls the gateway ran, by server, tool and outcome (ok, tool_error, timeout, unavailable, "
+    "error, denied).",
+    ["server", "tool", "outcome"],
+    registry=REGISTRY,
+)
+MCP_TOOL_LATENCY = Histogram(
+    "asbru_mcp_tool_call_seconds",
+    "MCP tool call latency, by server and tool.",
+    ["server", "tool"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+MCP_SERVER_UP = Gauge(
+    "asbru_mcp_server_connected", "1 while the MCP server's connection is up.", ["server"], registry=REGISTRY
+)
+MCP_SERVER_TOOLS = Gauge(
+    "asbru_mcp_server_tools", "Tools the MCP server lists.", ["server"], registry=REGISTRY
+)
 
 _MAX_MODEL_LABELS = 500
 _models_seen: set[str] = set()
