@@ -7,6 +7,10 @@ import orjson
 from asbru_gateway.core.reply import StreamItem
 from asbru_gateway.core.schema import Chunk
 
+STEP_KEY = "mcp_call"
+"""An agent-mode tool step in a core stream chunk: ``{"choices": [], "mcp_call": {...}}`` (see
+``runtime.agent_stream``), the Responses API's ``mcp_call`` item, which each dialect renders its way."""
+
 
 def core_chunks(items: list[StreamItem]) -> list[Chunk]:
     """Core chunks out of stream items: dicts as they are, core SSE bytes split and decoded.

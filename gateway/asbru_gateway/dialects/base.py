@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from asbru_gateway.core.chunks import core_chunks
+from asbru_gateway.core.chunks import STEP_KEY, core_chunks
 from asbru_gateway.core.reply import Reply, StreamItem
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.core.usage import Usage
@@ -183,10 +183,22 @@ def new_request(
     )
 
 
+def step_input(step: dict[str, Any]) -> dict[str, Any]:
+    """A tool step's arguments as an object (``{}`` when they are not one)."""
+    try:
+        value = orjson.loads(step.get("arguments") or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def sse(payload: Any, event: str | None = None) -> bytes:
     """One SSE event with a JSON payload (and an ``event:`` name, as Anthropic and Responses use)."""
     data = b"data: " + orjson.dumps(payload) + b"\n\n"
     return b"event: " + event.encode() + b"\n" + data if event else data
 
 
-__all__ = ["core_chunks"]  # moved to core.chunks (the agent loop reads chunks too); kept importable here
+__all__ = [
+    "STEP_KEY",
+    "core_chunks",
+]  # moved to core.chunks (the agent loop reads chunks too); kept importable here

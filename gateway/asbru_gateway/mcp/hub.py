@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from asbru_gateway.config.mcp import McpConfig, McpServerConfig
-from asbru_gateway.config.secrets import SecretResolver
+from asbru_gateway.config.secrets import SecretResolver, SecretValue
 from asbru_gateway.core.identity import Identity
 from asbru_gateway.core.request import CHAT, LLMRequest
 from asbru_gateway.core.schema import Tool
@@ -64,12 +64,18 @@ EMPTY = Offer([], {})
 
 
 class McpHub:
-    __slots__ = ("_cache", "_connections", "_generation", "_registry", "config", "servers")
+    __slots__ = ("_cache", "_connections", "_generation", "_registry", "config", "servers", "token")
 
     def __init__(
-        self, config: McpConfig, connections: Mapping[str, ServerConnection], registry: McpConnections
+        self,
+        config: McpConfig,
+        connections: Mapping[str, ServerConnection],
+        registry: McpConnections,
+        token: SecretValue | None = None,
     ) -> None:
         self.config = config
+        self.token = token
+        """``serve.token``, resolved: what MCP endpoint callers present when no plugin authenticates."""
         self.servers = {server.name: server for server in config.servers}
         self._connections = connections
         self._registry = registry
@@ -184,6 +190,7 @@ class PendingConnections:
     live: dict[str, tuple[str, ServerConnection]]
     created: list[ServerConnection] = field(default_factory=list)
     replaced: list[ServerConnection] = field(default_factory=list)
+    token: SecretValue | None = None
 
 
 class McpConnections:
@@ -201,6 +208,9 @@ class McpConnections:
         """
         servers = config.servers if config is not None else ()
         pending = PendingConnections({})
+        if config is not None and config.serve.token is not None:
+            pending.token = resolver.resolve(config.serve.token)
+            register_secret(pending.token.reveal())
         for server in servers:
             secrets = {ref: resolver.resolve(ref).reveal() for ref in server.secret_refs()}
             fingerprint = _fingerprint(server, secrets)

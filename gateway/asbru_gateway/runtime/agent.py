@@ -37,9 +37,6 @@ from asbru_gateway.runtime.gateway import Snapshot
 
 STEPS_HEADER = b"x-asbru-agent-steps"
 STOPPED_HEADER = b"x-asbru-agent-stopped"
-STEP_KEY = "mcp_call"
-"""The key of a tool step in a core stream chunk (``{"choices": [], "mcp_call": {...}}``): the
-Responses API's ``mcp_call`` item, rendered by each dialect in its own way."""
 
 
 class AgentTimeLimitError(GatewayError):

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from asbru_gateway.core.chunks import core_chunks
+from asbru_gateway.core.chunks import STEP_KEY, core_chunks
 from asbru_gateway.core.formats import CORE
 from asbru_gateway.core.reply import StreamItem
 from asbru_gateway.core.schema import Chunk
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import DeadlineExceededError, GatewayError
 from asbru_gateway.routing.dispatch import UpstreamStream
-from asbru_gateway.runtime.agent import STEP_KEY, AgentLoop, step, usage_json
+from asbru_gateway.runtime.agent import AgentLoop, step, usage_json
 
 JSON = dict[str, Any]
 

@@ -176,7 +176,7 @@ class Gateway:
         servers = [server for server in (config.mcp.servers if config.mcp else ()) if server.name in created]
         connections = await self.mcp.commit(pending, wait_for_first(servers))
         if config.mcp is not None:
-            snapshot.mcp = McpHub(config.mcp, connections, self.mcp)
+            snapshot.mcp = McpHub(config.mcp, connections, self.mcp, pending.token)
 
     async def _start_plugins(self, snapshot: Snapshot, created: list[object]) -> None:
         """Start the new plugin instances; if one fails, stop those started and reject the config."""
