@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ from asbru_gateway.mcp.names import matches
 from asbru_gateway.mcp.tools import McpTool
 
 CALLER_KEY = "asbru.mcp_caller"
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
