@@ -43,6 +43,9 @@ from asbru_gateway.mcp.tools import McpTool, ToolOutcome, result_text
 from asbru_gateway.observability.logging import redact
 
 log = logging.getLogger(__name__)
+# The SDK and its HTTP client log each HTTP exchange at INFO: far too chatty for a gateway.
+for _name in ("mcp", "httpx2"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 _CLIENT_INFO = mcp_types.Implementation(name="asbru-gateway", version="0.1.0")
 _MAX_PAGES = 100

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ from asbru_gateway.mcp.names import matches
 from asbru_gateway.mcp.tools import McpTool
 
 CALLER_KEY = "asbru.mcp_caller"
+# The SDK and its HTTP client log a line per request and session at INFO: not on the gateway's path.
+logging.getLogger("mcp").setLevel(logging.WARNING)
 Scope = MutableMapping[str, Any]
 
 

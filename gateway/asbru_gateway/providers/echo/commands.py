@@ -6,6 +6,8 @@ So that tools and agent mode can be tried without a model:
   arguments (the text after the name, ``{}`` if there is none; passed on as written, like a model's);
 - last message a tool result: echo answers ``NAME returned: RESULT`` (each tool message since the
   last assistant message, one line each; the name is found in the assistant's tool calls);
+- last user message ``/loop NAME {json arguments}``: echo calls tool ``NAME`` every time, results or
+  not (a model that never stops: agent mode's limits can be seen);
 - anything else: the last user message's text, echoed.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TOOL_COMMAND = "/tool "
+LOOP_COMMAND = "/loop "
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +30,26 @@ class Answer:
 
 def answer(messages: list[Any]) -> Answer:
     last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    text = last_user_text(messages)
+    if text.startswith(LOOP_COMMAND):
+        return _call(text[len(LOOP_COMMAND) :]) or Answer(text)
     if last.get("role") == "tool":
         return Answer(_tool_results(messages))
-    text = last_user_text(messages)
     if last.get("role") == "user" and text.startswith(TOOL_COMMAND):
-        name, _, arguments = text[len(TOOL_COMMAND) :].strip().partition(" ")
-        if name:
-            call = {
-                "id": "call_echo_" + os.urandom(8).hex(),
-                "type": "function",
-                "function": {"name": name, "arguments": arguments.strip() or "{}"},
-            }
-            return Answer("", call)
+        return _call(text[len(TOOL_COMMAND) :]) or Answer(text)
     return Answer(text)
+
+
+def _call(command: str) -> Answer | None:
+    name, _, arguments = command.strip().partition(" ")
+    if not name:
+        return None
+    call = {
+        "id": "call_echo_" + os.urandom(8).hex(),
+        "type": "function",
+        "function": {"name": name, "arguments": arguments.strip() or "{}"},
+    }
+    return Answer("", call)
 
 
 def last_user_text(messages: list[Any]) -> str:
