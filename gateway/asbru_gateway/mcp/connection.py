@@ -6,9 +6,10 @@ The supervisor:
 
 - connects (stdio: starts the subprocess; HTTP: the first request) in the configured protocol era,
   lists the tools (every page), and marks the connection up;
-- pings every ``health_interval_s`` (and re-lists the tools, so a server that changed them without
-  telling is seen), and at once when a call found the connection broken; a failed ping, a closed
-  pipe or a crash ends the session;
+- re-lists the tools every ``health_interval_s`` (the health check, in both eras: a server that
+  changed its tools without telling is seen too), and at once when a call found the connection
+  broken or a server said its tools changed; a failed listing, a closed pipe or a crash ends the
+  session;
 - reconnects with exponential backoff (``backoff_initial_s`` doubling to ``backoff_max_s``, with
   jitter), keeping the last error for the status.
 
@@ -142,7 +143,10 @@ class ServerConnection:
             if error.code in (mcp_types.CONNECTION_CLOSED, mcp_types.REQUEST_TIMEOUT):
                 self._kick.set()
             outcome = "timeout" if error.code == mcp_types.REQUEST_TIMEOUT else "error"
-            message = f"MCP server {self.name!r} refused the call of {tool!r}: {_short(error.message)}"
+            if error.code == mcp_types.CONNECTION_CLOSED:
+                message = f"MCP server {self.name!r} closed the connection during {tool!r}"
+            else:
+                message = f"MCP server {self.name!r} refused the call of {tool!r}: {_short(error.message)}"
             return ToolOutcome.failed(self.name, tool, outcome, message)
         except Exception as error:  # a broken pipe, an HTTP error, an invalid result
             self._kick.set()
@@ -194,7 +198,7 @@ class ServerConnection:
             await _leave(client)
 
     async def _watch(self, client: Client) -> None:
-        """Ping (and re-list) every interval, or at once when kicked; return when the server fails."""
+        """Re-list every interval, or at once when kicked; return (raise) when the server fails."""
         timeouts = self.config.timeouts
         while True:
             self._kick.clear()
@@ -204,8 +208,7 @@ class ServerConnection:
             except TimeoutError:
                 pass
             async with asyncio.timeout(timeouts.connect_s):
-                await client.session.send_ping()
-                await self._list_tools(client)
+                await self._list_tools(client)  # the health check: ``ping`` is gone from 2026-07-28
 
     async def _list_tools(self, client: Client) -> None:
         listed: list[Any] = []
