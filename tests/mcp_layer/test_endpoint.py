@@ -27,7 +27,7 @@ from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.errors import GatewayError
 from asbru_gateway.plugins.base import PluginBase, ShortCircuit
 from asbru_gateway.plugins.builtin import registry
-from tests.gateway_server import RunningGateway, run_gateway
+from tests.gateway_server import run_gateway
 from tests.mcp_layer.fixtures import ROOT, config, toy, user
 from tests.mcp_layer.toy_server import stdio_command
 from tests.waiting import wait_until
