@@ -245,6 +245,9 @@ class _Alternating(httpx2.AsyncBaseTransport):
         request.url = request.url.copy_with(port=port)
         return await self._inner.handle_async_request(request)
 
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 def test_two_gateway_processes_serve_one_client(two_gateways: list[str], mode: str) -> None:

@@ -1,5 +1,5 @@
 """The MCP endpoints: ``/mcp`` (and ``/mcp/<bundle>``), ``POST /v1/mcp/tool/execute``,
-``GET /v1/mcp/servers``.
+``GET /v1/mcp/servers`` (and, unauthenticated for the operator's probe, ``GET /readyz/mcp``).
 
 Who is calling is decided the same way for all three: a plugin that authenticates callers
 (``Authenticator``: governance with virtual keys) decides when there is one; otherwise, when
@@ -120,6 +120,15 @@ class McpEndpoints:
             await _refuse(send, error, request_id)
             return
         await send_json(send, 200, {"revision": snapshot.revision, "servers": hub.status()}, request_id)
+
+    async def readiness(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
+        """The same, unauthenticated (like ``/readyz``): what the operator reads from each pod."""
+        snapshot = self.gateway.current
+        hub = snapshot.mcp if snapshot is not None else None
+        servers = hub.status() if hub is not None else {}
+        await send_json(
+            send, 200, {"revision": snapshot.revision if snapshot else None, "servers": servers}, request_id
+        )
 
     # --- who calls --------------------------------------------------------------------------------
 

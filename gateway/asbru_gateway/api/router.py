@@ -46,6 +46,7 @@ class ApiRouter:
             ("GET", "/metrics"): self._metrics,
             ("POST", "/v1/mcp/tool/execute"): self.mcp.execute,
             ("GET", "/v1/mcp/servers"): self.mcp.servers,
+            ("GET", "/readyz/mcp"): self.mcp.readiness,
         }
         self._mounts: dict[tuple[str, str], list[Mount]] = {}
         self._model_paths: dict[tuple[str, str, str], Mount] = {}

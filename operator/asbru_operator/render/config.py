@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from asbru_gateway.config.mcp import McpConfig
 from asbru_gateway.config.model import (
     SCHEMA_VERSION,
     GatewayConfig,
@@ -30,10 +31,12 @@ from asbru_gateway.config.model import (
 from asbru_gateway.config.secrets import served_revision
 from asbru_operator.crd_models.common import LabelSelector
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
+from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec
 from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec, NetworkSpec, PoolSpec
 from asbru_operator.crd_models.route import LLMRouteSpec
 from asbru_operator.render import selectors
+from asbru_operator.render.mcp import McpRenderError, McpSources, render_mcp
 
 Body = Mapping[str, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -92,6 +95,7 @@ class Sources:
     routes: Sequence[Body] = ()
     plugins: Sequence[Body] = ()
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    mcp_servers: Sequence[Body] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ def render_config(sources: Sources) -> RenderedConfig:
     secret_data: dict[str, str] = {}
     missing: list[MissingRef] = []
     provider_configs = [_provider(body, spec, sources.secrets, secret_data, missing) for body in providers]
+    mcp = _mcp(sources, spec, gateway_labels, secret_data, missing)
     if missing:
         raise UnresolvedRefsError(missing)
     server = {"drain_timeout_s": float(spec.drain_timeout_seconds)}
@@ -153,10 +158,29 @@ def render_config(sources: Sources) -> RenderedConfig:
             providers=tuple(provider_configs),
             routes=tuple(sorted((_route(body) for body in routes), key=lambda r: r.name)),
             plugins=tuple(_plugin(body) for body in plugins),
+            mcp=mcp,
         )
     except ValidationError as error:
         raise RenderError(f"the selected resources do not form a valid config: {error}") from None
     return RenderedConfig(config=config, secret_data=dict(sorted(secret_data.items())))
+
+
+def _mcp(
+    sources: Sources,
+    spec: LLMGatewaySpec,
+    gateway_labels: Mapping[str, str],
+    secret_data: dict[str, str],
+    missing: list[Any],
+) -> McpConfig | None:
+    servers = [
+        body
+        for body in _selected(sources.mcp_servers, spec.mcp_selector)
+        if selectors.matches(parse_spec(LLMMCPServerSpec, body).gateway_selector, gateway_labels)
+    ]
+    try:
+        return render_mcp(McpSources(sources.gateway, servers, sources.secrets), secret_data, missing)
+    except McpRenderError as error:
+        raise RenderError(str(error)) from None
 
 
 def _selected(bodies: Sequence[Body], selector: LabelSelector | None) -> list[Body]:
