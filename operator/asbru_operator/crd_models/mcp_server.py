@@ -16,6 +16,7 @@ from pydantic import Field
 from asbru_operator.crd_models.common import (
     BasicStatus,
     CRDModel,
+    DNSLabel,
     LabelSelector,
     SecretKeySelector,
     cel_rules,
@@ -24,8 +25,8 @@ from asbru_operator.crd_models.provider import ServiceRef
 
 _HEADER = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$"
 _ENV = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
-HeaderName = Annotated[str, Field(pattern=_HEADER)]
-EnvName = Annotated[str, Field(pattern=_ENV)]
+HeaderName = Annotated[str, Field(pattern=_HEADER, max_length=128)]
+EnvName = Annotated[str, Field(pattern=_ENV, max_length=128)]
 ToolPattern = Annotated[str, Field(min_length=1, max_length=256)]
 Text = Annotated[str, Field(max_length=4096)]
 
@@ -120,7 +121,7 @@ class LLMMCPServerStatus(BasicStatus):
 class McpBundleSpec(CRDModel):
     """``/mcp/<name>``: tools of several servers ('server/tool', 'server/*')."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+    name: DNSLabel
     tools: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=1024)
 
 
