@@ -37,6 +37,7 @@ from asbru_operator.crd_models.provider import LLMProviderSpec, NetworkSpec, Poo
 from asbru_operator.crd_models.route import LLMRouteSpec
 from asbru_operator.render import selectors
 from asbru_operator.render.mcp import McpRenderError, McpSources, render_mcp
+from asbru_operator.render.refs import MissingRef
 
 Body = Mapping[str, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -61,21 +62,6 @@ _POOL_FIELDS = {
 
 class RenderError(ValueError):
     """The resources are invalid together (bad spec, unknown provider, duplicate route): not Accepted."""
-
-
-@dataclass(frozen=True)
-class MissingRef:
-    """A key whose Secret, or whose key in that Secret, does not exist (yet)."""
-
-    provider: str
-    secret: str
-    key: str
-    secret_exists: bool
-
-    def describe(self) -> str:
-        if not self.secret_exists:
-            return f"Secret {self.secret!r} not found (LLMProvider {self.provider!r})"
-        return f"key {self.key!r} not found in Secret {self.secret!r} (LLMProvider {self.provider!r})"
 
 
 class UnresolvedRefsError(Exception):

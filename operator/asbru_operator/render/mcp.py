@@ -18,24 +18,10 @@ from asbru_gateway.config.mcp import McpConfig
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
 from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec, SecretEnv, SecretHeader
 from asbru_operator.crd_models.provider import ServiceRef
+from asbru_operator.render.refs import MissingRef
 
 Body = Mapping[str, Any]
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
-
-
-@dataclass(frozen=True)
-class McpSecretRef:
-    """A secretKeyRef of an LLMMCPServer (or the gateway's /mcp token) that does not resolve."""
-
-    owner: str
-    secret: str
-    key: str
-    secret_exists: bool
-
-    def describe(self) -> str:
-        if not self.secret_exists:
-            return f"Secret {self.secret!r} not found ({self.owner})"
-        return f"key {self.key!r} not found in Secret {self.secret!r} ({self.owner})"
 
 
 class McpRenderError(ValueError):
@@ -77,7 +63,7 @@ def render_mcp(sources: McpSources, secret_data: dict[str, str], missing: list[A
         }
         if gateway_mcp.token_secret_ref is not None:
             ref = gateway_mcp.token_secret_ref
-            serve["token"] = resolve(f"LLMGateway {meta['name']!r}", "mcp.token", ref.name, ref.key, "")
+            serve["token"] = resolve(("LLMGateway", str(meta["name"])), "mcp.token", ref.name, ref.key, "")
         data["serve"] = serve
     try:
         return McpConfig.model_validate(data)
@@ -93,21 +79,22 @@ class _Resolver:
         self._data = data
         self._missing = missing
 
-    def __call__(self, owner: str, data_key: str, secret: str, key: str, prefix: str) -> str:
+    def __call__(self, owner: tuple[str, str], data_key: str, secret: str, key: str, prefix: str) -> str:
         value = self._secrets.get(secret, {}).get(key, "").strip()
         if not value:
-            self._missing.append(McpSecretRef(owner, secret, key, secret_exists=secret in self._secrets))
+            kind, name = owner
+            self._missing.append(MissingRef(name, secret, key, secret in self._secrets, kind=kind))
         self._data[data_key] = prefix + value
         return f"secret:{data_key}"
 
 
 def _server(body: Body, namespace: str, resolve: _Resolver) -> dict[str, Any]:
     name = str(body["metadata"]["name"])
-    owner = f"LLMMCPServer {name!r}"
+    owner = ("LLMMCPServer", name)
     try:
         spec = LLMMCPServerSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
-        raise McpRenderError(f"{owner}: {error}") from None
+        raise McpRenderError(f"LLMMCPServer {name!r}: {error}") from None
     server: dict[str, Any] = {"name": name, "transport": spec.transport, "protocol": spec.protocol}
     if spec.transport == "stdio":
         server.update(command=spec.command, args=list(spec.args), env=dict(sorted(spec.env.items())))
@@ -139,7 +126,7 @@ def _server(body: Body, namespace: str, resolve: _Resolver) -> dict[str, Any]:
 
 
 def _secret_headers(
-    name: str, owner: str, headers: Sequence[SecretHeader], resolve: _Resolver
+    name: str, owner: tuple[str, str], headers: Sequence[SecretHeader], resolve: _Resolver
 ) -> dict[str, str]:
     out: dict[str, str] = {}
     for index, header in enumerate(sorted(headers, key=lambda h: h.name)):
@@ -148,7 +135,9 @@ def _secret_headers(
     return out
 
 
-def _secret_env(name: str, owner: str, env: Sequence[SecretEnv], resolve: _Resolver) -> dict[str, str]:
+def _secret_env(
+    name: str, owner: tuple[str, str], env: Sequence[SecretEnv], resolve: _Resolver
+) -> dict[str, str]:
     out: dict[str, str] = {}
     for index, variable in enumerate(sorted(env, key=lambda e: e.name)):
         ref = variable.secret_key_ref
