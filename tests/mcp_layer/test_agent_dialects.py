@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import anthropic
 import httpx
@@ -18,6 +18,10 @@ from google import genai
 from google.genai import types
 from openai import OpenAI
 
+from asbru_gateway.core.attempt import Attempt
+from asbru_gateway.core.request import LLMRequest
+from asbru_gateway.plugins.base import Outcome, PluginBase
+from asbru_gateway.plugins.builtin import registry
 from tests.gateway_server import RunningGateway, run_gateway
 from tests.mcp_layer.fixtures import config, toy, user
 
@@ -176,3 +180,31 @@ def test_a_call_the_gateway_does_not_run_goes_to_the_client(gateway: RunningGate
     ]
     final = client.chat.completions.create(model="echo/m", messages=messages)
     assert final.choices[0].message.content == "manual__add returned: 3"
+
+
+class _Attempts(PluginBase):
+    """Records what the attempt and completion hooks see of an agent-mode request."""
+
+    seen: ClassVar[list[tuple[str, Any]]] = []
+
+    async def before_attempt(self, request: LLMRequest, attempt: Attempt) -> None:
+        return None
+
+    async def after_attempt(self, request: LLMRequest, attempt: Attempt) -> None:
+        self.seen.append(("attempt", attempt.number))
+
+    async def on_complete(self, request: LLMRequest, outcome: Outcome) -> None:
+        self.seen.append(("usage", request.usage))
+
+
+def test_every_model_call_goes_through_the_attempt_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.PLUGIN_TYPES, "attempts", _Attempts)
+    _Attempts.seen.clear()
+    plugins = [{"name": "attempts", "type": "attempts"}]
+    with run_gateway(config(toy(), plugins=plugins)) as gateway:
+        answer = _openai(gateway).chat.completions.create(model="echo/m", messages=user(ADD))  # type: ignore[arg-type]
+    assert answer.choices[0].message.content == "toy__add returned: 5"
+    assert _Attempts.seen[:2] == [("attempt", 1), ("attempt", 2)]
+    kind, usage = _Attempts.seen[2]
+    # echo counts words: 1 for the call, 3 for "toy__add returned: 5"; both calls add up
+    assert kind == "usage" and usage.prompt_tokens == answer.usage.prompt_tokens == 1 + 3  # type: ignore[union-attr]
