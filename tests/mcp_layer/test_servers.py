@@ -48,6 +48,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def gateway(repository: Path) -> Iterator[RunningGateway]:
+    assert EVERYTHING.exists(), f"{EVERYTHING} is missing: scripts/test.sh installs it from npm"
     with serve_http() as http_url, serve_sse() as sse_url:
         servers = [
             time_server(),
