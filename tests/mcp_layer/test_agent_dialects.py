@@ -22,6 +22,8 @@ from asbru_gateway.core.attempt import Attempt
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.plugins.base import Outcome, PluginBase
 from asbru_gateway.plugins.builtin import registry
+from tests.fakes import scenarios as sc
+from tests.fakes.server import Recorder
 from tests.gateway_server import RunningGateway, run_gateway
 from tests.mcp_layer.fixtures import config, toy, user
 
@@ -208,3 +210,32 @@ def test_every_model_call_goes_through_the_attempt_hooks(monkeypatch: pytest.Mon
     kind, usage = _Attempts.seen[2]
     # echo counts words: 1 for the call, 3 for "toy__add returned: 5"; both calls add up
     assert kind == "usage" and usage.prompt_tokens == answer.usage.prompt_tokens == 1 + 3  # type: ignore[union-attr]
+
+
+def test_injected_tools_reach_a_real_provider_and_its_own_calls_go_back(
+    openai_upstream: tuple[str, Recorder],
+) -> None:
+    """An OpenAI-family upstream (its stream passed through as bytes) that calls the client's own
+    tool: the MCP tools were offered to it, and the call goes back to the client, JSON and stream."""
+    url, recorder = openai_upstream
+    provider = {
+        "name": "fake",
+        "type": "openai",
+        "base_url": url + "/v1",
+        "keys": [{"name": "k", "secret": "env:ASBRU_TEST_OPENAI_KEY"}],
+    }
+    with run_gateway({**config(toy()), "providers": [provider]}) as gateway:
+        client = _openai(gateway)
+        answer = client.chat.completions.create(model="fake/tool", messages=user("weather?"))  # type: ignore[arg-type]
+        call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
+        assert (call.function.name, call.function.arguments) == (sc.TOOL_NAME, sc.TOOL_ARGS)
+        sent = recorder.requests[-1].json
+        assert {tool["function"]["name"] for tool in sent["tools"]} >= {"toy__add", "toy__shout"}
+        stream = client.chat.completions.create(model="fake/tool", messages=user("weather?"), stream=True)  # type: ignore[arg-type]
+        arguments, finish = "", None
+        for chunk in stream:
+            for choice in chunk.choices:
+                for delta in choice.delta.tool_calls or ():
+                    arguments += delta.function.arguments or ""  # type: ignore[union-attr]
+                finish = choice.finish_reason or finish
+        assert arguments == sc.TOOL_ARGS and finish == "tool_calls"

@@ -186,7 +186,7 @@ class AgentStream:
             return
         self._hold(_with_delta(chunk, {"tool_calls": calls}, None, self._identity), calls, out)
         rest = {key: value for key, value in delta.items() if key != "tool_calls"}
-        if not self._handed_over and any(value for key, value in rest.items() if key != "role"):
+        if any(value for key, value in rest.items() if key != "role"):  # text beside the call
             out.append(_with_delta(chunk, rest, None, self._identity))
 
     def _hold(self, chunk: Chunk, calls: list[Any], out: list[StreamItem]) -> None:
