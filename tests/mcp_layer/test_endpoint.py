@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,6 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-import yaml
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -28,9 +24,8 @@ from asbru_gateway.errors import GatewayError
 from asbru_gateway.plugins.base import PluginBase, ShortCircuit
 from asbru_gateway.plugins.builtin import registry
 from tests.gateway_server import run_gateway
-from tests.mcp_layer.fixtures import ROOT, config, toy, user
-from tests.mcp_layer.toy_server import stdio_command
-from tests.waiting import wait_until
+from tests.mcp_layer.fixtures import config, toy, user
+from tests.test_shutdown import _start
 
 
 class KeySettings(BaseModel):
@@ -186,49 +181,19 @@ def test_mcp_is_off_unless_enabled() -> None:
 # --- two gateway processes, one client ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def two_gateways(tmp_path: Path) -> Iterator[list[str]]:
-    path = tmp_path / "asbru.yaml"
-    path.write_text(yaml.safe_dump(config(toy(**stdio_command()), serve={"enabled": True})))
-    urls, processes = [], []
-    for _ in range(2):
-        port = _free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "asbru_gateway.cli",
-            "serve",
-            "--config",
-            str(path),
-            "--port",
-            str(port),
-        ]
-        processes.append(
-            subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
-        urls.append(f"http://127.0.0.1:{port}")
+    """Two `asbru serve` processes on one config, as two replicas behind one Service."""
+    started = [_start(tmp_path, config(toy(), serve={"enabled": True})) for _ in range(2)]
     try:
-        for url in urls:
-            wait_until(lambda url=url: _ready(url), f"{url} ready", timeout_s=30)  # type: ignore[misc]
-        yield urls
+        yield [url for _, url in started]
     finally:
-        for process in processes:
+        for process, _ in started:
             process.terminate()
-        for process in processes:
+        for process, _ in started:
             process.wait(15)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+            assert process.stdout is not None
+            process.stdout.close()
 
 
 class _Alternating(httpx2.AsyncBaseTransport):

@@ -8,11 +8,11 @@ The agent-mode limits and the gateway's own ``/mcp`` endpoint are the gateway's 
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
+from asbru_gateway.config.mcp import McpProtocol, McpTransport
 from asbru_operator.crd_models.common import (
     BasicStatus,
     CRDModel,
@@ -29,18 +29,6 @@ HeaderName = Annotated[str, Field(pattern=_HEADER, max_length=128)]
 EnvName = Annotated[str, Field(pattern=_ENV, max_length=128)]
 ToolPattern = Annotated[str, Field(min_length=1, max_length=256)]
 Text = Annotated[str, Field(max_length=4096)]
-
-
-class McpTransportKind(StrEnum):
-    HTTP = "http"
-    STDIO = "stdio"
-    SSE = "sse"
-
-
-class McpProtocolKind(StrEnum):
-    AUTO = "auto"
-    MODERN = "modern"
-    LEGACY = "legacy"
 
 
 class SecretHeader(CRDModel):
@@ -87,7 +75,7 @@ _SERVER_RULES = (
 class LLMMCPServerSpec(CRDModel, json_schema_extra=cel_rules(*_SERVER_RULES)):
     """Desired state of an LLMMCPServer."""
 
-    transport: McpTransportKind = McpTransportKind.HTTP
+    transport: McpTransport = McpTransport.HTTP
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)] | None = None
     service_ref: ServiceRef | None = Field(None, description="An in-cluster Service instead of a url.")
     headers: dict[HeaderName, Text] = Field(default_factory=dict, max_length=64)
@@ -98,7 +86,7 @@ class LLMMCPServerSpec(CRDModel, json_schema_extra=cel_rules(*_SERVER_RULES)):
     args: list[Text] = Field(default_factory=list, max_length=256)
     env: dict[EnvName, Text] = Field(default_factory=dict, max_length=64)
     secret_env: list[SecretEnv] = Field(default_factory=list, max_length=16)
-    protocol: McpProtocolKind = McpProtocolKind.AUTO
+    protocol: McpProtocol = McpProtocol.AUTO
     tools: ToolFilterSpec | None = None
     auto_execute: list[ToolPattern] = Field(default_factory=list, max_length=256)
     timeouts: McpTimeoutsSpec | None = None

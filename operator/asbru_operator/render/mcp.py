@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from asbru_gateway.config.mcp import McpConfig
+from asbru_operator.crd_models.common import SecretKeySelector
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
 from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec, SecretEnv, SecretHeader
 from asbru_operator.crd_models.provider import ServiceRef
@@ -128,20 +129,26 @@ def _server(body: Body, namespace: str, resolve: _Resolver) -> dict[str, Any]:
 def _secret_headers(
     name: str, owner: tuple[str, str], headers: Sequence[SecretHeader], resolve: _Resolver
 ) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for index, header in enumerate(sorted(headers, key=lambda h: h.name)):
-        ref = header.secret_key_ref
-        out[header.name] = resolve(owner, f"mcp.{name}.h{index}", ref.name, ref.key, header.prefix)
-    return out
+    return _secret_refs(name, owner, "h", [(h.name, h.secret_key_ref, h.prefix) for h in headers], resolve)
 
 
 def _secret_env(
     name: str, owner: tuple[str, str], env: Sequence[SecretEnv], resolve: _Resolver
 ) -> dict[str, str]:
+    return _secret_refs(name, owner, "e", [(e.name, e.secret_key_ref, "") for e in env], resolve)
+
+
+def _secret_refs(
+    name: str,
+    owner: tuple[str, str],
+    tag: str,
+    entries: Sequence[tuple[str, SecretKeySelector, str]],
+    resolve: _Resolver,
+) -> dict[str, str]:
+    """``{header or variable: secret:mcp.<server>.<tag><n>}``, each value put in the gateway's Secret."""
     out: dict[str, str] = {}
-    for index, variable in enumerate(sorted(env, key=lambda e: e.name)):
-        ref = variable.secret_key_ref
-        out[variable.name] = resolve(owner, f"mcp.{name}.e{index}", ref.name, ref.key, "")
+    for index, (field, ref, prefix) in enumerate(sorted(entries, key=lambda entry: entry[0])):
+        out[field] = resolve(owner, f"mcp.{name}.{tag}{index}", ref.name, ref.key, prefix)
     return out
 
 
