@@ -118,6 +118,7 @@ class GatewayApp:
             await self.file_source.stop()
         if self.kube_source is not None:
             await self.kube_source.stop()
+        await self.router.mcp.stop()
         await self.gateway.close(self.settings.shutdown_drain_s)
         await self.router.disconnects.stop()
         metrics.REGISTRY.unregister(self._pool_collector)

@@ -41,6 +41,7 @@ GATEWAYS = ApiResource(GROUP, VERSION, "llmgateways")
 PROVIDERS = ApiResource(GROUP, VERSION, "llmproviders")
 ROUTES = ApiResource(GROUP, VERSION, "llmroutes")
 PLUGINS = ApiResource(GROUP, VERSION, "llmplugins")
+MCP_SERVERS = ApiResource(GROUP, VERSION, "llmmcpservers")
 SECRETS = ApiResource("", "v1", "secrets")
 PODS = ApiResource("", "v1", "pods")
 

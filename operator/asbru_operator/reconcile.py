@@ -13,10 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from asbru_gateway.config.model import SCHEMA_MINOR
-from asbru_operator import probe
+from asbru_operator import mcp_status, probe
 from asbru_operator.context import OperatorContext
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
-from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PODS, PROVIDERS, ROUTES, SECRETS, KubeApi, KubeApiError
+from asbru_operator.kubeapi import (
+    GATEWAYS,
+    MCP_SERVERS,
+    PLUGINS,
+    PODS,
+    PROVIDERS,
+    ROUTES,
+    SECRETS,
+    KubeApi,
+    KubeApiError,
+)
 from asbru_operator.render import selectors, status
 from asbru_operator.render.config import (
     Problem,
@@ -26,6 +36,7 @@ from asbru_operator.render.config import (
     parse_spec,
     render_config,
 )
+from asbru_operator.render.mcp import referenced_secret_names
 from asbru_operator.render.names import GatewayRef
 from asbru_operator.render.objects import build_config_pair, build_infrastructure
 
@@ -61,15 +72,20 @@ async def fetch_secrets(api: KubeApi, namespace: str, names: set[str]) -> dict[s
 async def fetch_sources(api: KubeApi, gateway: Obj) -> Sources:
     """Everything a gateway renders from, read concurrently: this is on the change-to-serving path."""
     namespace = gateway["metadata"]["namespace"]
-    providers, routes, plugins = await asyncio.gather(
-        api.list(PROVIDERS, namespace), api.list(ROUTES, namespace), api.list(PLUGINS, namespace)
+    providers, routes, plugins, mcp_servers = await asyncio.gather(
+        api.list(PROVIDERS, namespace),
+        api.list(ROUTES, namespace),
+        api.list(PLUGINS, namespace),
+        api.list(MCP_SERVERS, namespace),
     )
+    names = referenced_secrets(providers) | referenced_secret_names(mcp_servers, gateway)
     return Sources(
         gateway=gateway,
         providers=providers,
         routes=routes,
         plugins=plugins,
-        secrets=await fetch_secrets(api, namespace, referenced_secrets(providers)),
+        secrets=await fetch_secrets(api, namespace, names),
+        mcp_servers=mcp_servers,
     )
 
 
@@ -163,7 +179,10 @@ async def probe_gateway(ctx: OperatorContext, namespace: str, name: str) -> None
         for pod in await ctx.api.list(PODS, namespace, selectors.selector_string(ref.selector_labels))
         if all(selectors.labels_of(pod).get(k) == v for k, v in ref.selector_labels.items())
     ]
-    reports = await probe.pod_reports(ctx.probe_session(), pods, ctx.pod_url, ctx.probe_timeout_s)
+    reports, _ = await asyncio.gather(
+        probe.pod_reports(ctx.probe_session(), pods, ctx.pod_url, ctx.probe_timeout_s),
+        mcp_status.report(ctx, namespace, pods),
+    )
     minors = [report.schema_minor for report in reports if report.schema_minor is not None]
     async with ctx.lock(namespace, name):
         body = await ctx.api.get(GATEWAYS, namespace, name)

@@ -42,7 +42,7 @@ RELEASE = "asbru"
 NAMESPACE = "asbru-system"
 GROUP = "asbru.dev"
 CHART_NAME = "asbru"
-KINDS = {"LLMGateway", "LLMProvider", "LLMRoute", "LLMPlugin"}
+KINDS = {"LLMGateway", "LLMProvider", "LLMRoute", "LLMPlugin", "LLMMCPServer"}
 UID = 10001
 
 FULL_VALUES: dict[str, Any] = {

@@ -154,7 +154,23 @@ def test_every_rule_error_says_where_and_what(plural: str) -> None:
             assert field_path_resolves(node, rule["fieldPath"]), f"{plural}{path}: {rule['fieldPath']}"
 
 
+def test_mcp_server_transport_needs_its_address() -> None:
+    server = example("LLMMCPServer", "time")
+    del server["spec"]["command"]
+    assert violations("llmmcpservers", server) == [
+        "stdio needs a command; http and sse need a url or a serviceRef"
+    ]
+    server = example("LLMMCPServer", "github")
+    del server["spec"]["url"]
+    assert violations("llmmcpservers", server) == [
+        "stdio needs a command; http and sse need a url or a serviceRef"
+    ]
+    server["spec"]["serviceRef"] = {"name": "github-mcp", "port": 8080}
+    assert violations("llmmcpservers", server) == []
+
+
 RULE_TESTS = {
+    "stdio needs a command": test_mcp_server_transport_needs_its_address,
     "baseURL and serviceRef are mutually exclusive": test_base_url_and_service_ref_are_exclusive,
     "baseURL must be an http:// or https:// URL": test_non_http_urls_are_rejected,
     "baseURL points at a private": test_private_base_urls_are_rejected_unless_allowed,

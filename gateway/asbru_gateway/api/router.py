@@ -21,6 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asbru_gateway.api import exchange
 from asbru_gateway.api.disconnect import DisconnectSweeper
+from asbru_gateway.api.mcp_endpoint import PREFIX as MCP_PREFIX
+from asbru_gateway.api.mcp_endpoint import McpEndpoints
 from asbru_gateway.api.responses import send_body, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
 from asbru_gateway.config.model import SCHEMA_MINOR, SCHEMA_VERSION
@@ -43,12 +45,16 @@ class ApiRouter:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.disconnects = DisconnectSweeper()
+        self.mcp = McpEndpoints(gateway)
         self._internal: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): self._healthz,
             ("GET", "/health"): self._healthz,  # Bifrost's health path
             ("GET", "/readyz"): self._readyz,
             ("GET", "/metrics"): self._metrics,
             ("GET", "/openapi.json"): self._openapi,
+            ("POST", "/v1/mcp/tool/execute"): self.mcp.execute,
+            ("GET", "/v1/mcp/servers"): self.mcp.servers,
+            ("GET", "/readyz/mcp"): self.mcp.readiness,
         }
         self._mounts: dict[tuple[str, str], list[Mount]] = {}
         self._model_paths: dict[tuple[str, str, str], Mount] = {}
@@ -85,6 +91,9 @@ class ApiRouter:
             handler = self._internal.get((method, path))
             if handler is not None:
                 await handler(scope, receive, send, request_id)
+                return
+            if path.startswith(MCP_PREFIX) and (len(path) == len(MCP_PREFIX) or path[len(MCP_PREFIX)] == "/"):
+                await self.mcp.serve(scope, receive, send, request_id)
                 return
             found = self._dynamic(method, path)
             if found is None:

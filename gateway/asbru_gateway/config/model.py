@@ -32,14 +32,16 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from asbru_gateway.config.compat import canonical_dump, drop_unknown, since
+from asbru_gateway.config.mcp import McpConfig
 from asbru_gateway.config.network_guard import private_host_reason
 
 SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
 """The config schema this gateway understands. The operator writes it; the gateway checks it."""
-SCHEMA_MINOR: Final = 1
+SCHEMA_MINOR: Final = 2
 """The newest additive revision of ``SCHEMA_VERSION`` this gateway knows (``since(n)`` marks fields).
 
 1: ``schemaMinor`` itself; ``ProviderConfig.allow_private_network``.
+2: the ``mcp`` section.
 """
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -261,6 +263,10 @@ class GatewayConfig(_Frozen):
     providers: tuple[ProviderConfig, ...] = Field((), max_length=256)
     routes: tuple[RouteConfig, ...] = Field((), max_length=1024)
     plugins: tuple[PluginConfig, ...] = Field((), max_length=64)
+    mcp: McpConfig | None = Field(None, json_schema_extra=since(2))
+    """MCP servers, agent mode, the gateway's own /mcp endpoint (``config.mcp``). Absent, it is left
+    out of the canonical form (a newer field at its default), so a config without MCP keeps its
+    revision and an older gateway still reads it."""
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -281,6 +287,8 @@ class GatewayConfig(_Frozen):
         default, so a reader of any minor computes the revision the writer computed.
         """
         dumped = canonical_dump(self, self.schema_minor)
+        if self.mcp is None:  # an absent optional section is no section, whatever the minor
+            dumped.pop("mcp", None)
         return orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)
 
     @property
@@ -290,7 +298,8 @@ class GatewayConfig(_Frozen):
 
     def secret_refs(self) -> list[str]:
         """Every secret reference the config makes (provider keys, and what later sections add)."""
-        return [key.secret for provider in self.providers for key in provider.keys]
+        refs = [key.secret for provider in self.providers for key in provider.keys]
+        return refs + self.mcp.secret_refs() if self.mcp is not None else refs
 
     def provider(self, name: str) -> ProviderConfig | None:
         for provider in self.providers:

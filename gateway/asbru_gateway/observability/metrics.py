@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -79,6 +79,26 @@ CONFIG_RELOADS = Counter(
 )
 CONFIG_INFO = Gauge(
     "asbru_config_revision_info", "1 for the config revision being served.", ["revision"], registry=REGISTRY
+)
+MCP_TOOL_CALLS = Counter(
+    "asbru_mcp_tool_calls",
+    "MCP tool calls the gateway ran, by server, tool and outcome (ok, tool_error, timeout, unavailable, "
+    "error, denied).",
+    ["server", "tool", "outcome"],
+    registry=REGISTRY,
+)
+MCP_TOOL_LATENCY = Histogram(
+    "asbru_mcp_tool_call_seconds",
+    "MCP tool call latency, by server and tool.",
+    ["server", "tool"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+MCP_SERVER_UP = Gauge(
+    "asbru_mcp_server_connected", "1 while the MCP server's connection is up.", ["server"], registry=REGISTRY
+)
+MCP_SERVER_TOOLS = Gauge(
+    "asbru_mcp_server_tools", "Tools the MCP server lists.", ["server"], registry=REGISTRY
 )
 
 _MAX_MODEL_LABELS = 500

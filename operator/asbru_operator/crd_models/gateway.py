@@ -16,6 +16,7 @@ from asbru_operator.crd_models.common import (
     LabelSelector,
     OpenObject,
 )
+from asbru_operator.crd_models.mcp_server import GatewayMcpSpec
 from asbru_operator.crd_models.provider import NetworkSpec, PoolSpec
 
 Quantity = Annotated[
@@ -108,6 +109,8 @@ class LLMGatewaySpec(CRDModel):
     defaults: GatewayDefaults | None = None
     drain_timeout_seconds: int = Field(30, ge=0, le=3600, description="Grace for in-flight requests.")
     max_body_bytes: int | None = Field(None, ge=1024, le=1024 * 1024 * 1024)
+    mcp_selector: LabelSelector | None = Field(None, description="Default: every LLMMCPServer here.")
+    mcp: GatewayMcpSpec | None = Field(None, description="Agent-mode limits and the gateway's /mcp endpoint.")
 
 
 class LLMGatewayStatus(BasicStatus):

@@ -1,4 +1,4 @@
-"""The four CustomResourceDefinitions, assembled from the models plus names, columns and subresources."""
+"""The CustomResourceDefinitions, assembled from the models plus names, columns and subresources."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from asbru_operator.crd_models.common import GROUP, VERSION
 from asbru_operator.crd_models.gateway import LLMGatewaySpec, LLMGatewayStatus
+from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec, LLMMCPServerStatus
 from asbru_operator.crd_models.plugin import LLMPluginSpec, LLMPluginStatus
 from asbru_operator.crd_models.provider import LLMProviderSpec, LLMProviderStatus
 from asbru_operator.crd_models.route import LLMRouteSpec, LLMRouteStatus
@@ -114,6 +115,22 @@ KINDS: tuple[Kind, ...] = (
         columns=(
             {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
             {"name": "Order", "type": "integer", "jsonPath": ".spec.order"},
+            _READY,
+            _AGE,
+        ),
+    ),
+    Kind(
+        kind="LLMMCPServer",
+        description="An MCP server the gateways connect to: transport, tools, auto-execution, who uses it.",
+        plural="llmmcpservers",
+        short_name="llmmcp",
+        spec=LLMMCPServerSpec,
+        status=LLMMCPServerStatus,
+        columns=(
+            {"name": "Transport", "type": "string", "jsonPath": ".spec.transport"},
+            {"name": "Connected", "type": "string", "jsonPath": ".status.connected"},
+            {"name": "Tools", "type": "integer", "jsonPath": ".status.toolCount"},
+            {"name": "Error", "type": "string", "jsonPath": ".status.lastError", "priority": 1},
             _READY,
             _AGE,
         ),

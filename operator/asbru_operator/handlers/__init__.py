@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import kopf
 
-from asbru_operator.handlers import gateway, lifecycle, plugin, provider, route, secret
+from asbru_operator.handlers import gateway, lifecycle, mcp_server, plugin, provider, route, secret
 
 
 def build_registry(
@@ -21,5 +21,6 @@ def build_registry(
     provider.register(registry)
     route.register(registry)
     plugin.register(registry)
+    mcp_server.register(registry)
     secret.register(registry)
     return registry

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from asbru_gateway.config.compat import downgraded
 from asbru_gateway.config.loader import format_validation_error
+from asbru_gateway.config.mcp import McpConfig
 from asbru_gateway.config.model import (
     SCHEMA_MINOR,
     SCHEMA_VERSION,
@@ -37,6 +38,7 @@ from asbru_gateway.config.model import (
 from asbru_gateway.config.secrets import served_revision
 from asbru_operator.crd_models.common import LabelSelector
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
+from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec
 from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec, NetworkSpec, PoolSpec
 from asbru_operator.crd_models.route import LLMRouteSpec, served_model
@@ -50,6 +52,8 @@ from asbru_operator.render.checks import (
     provider_problems,
     spec_of,
 )
+from asbru_operator.render.mcp import McpRenderError, McpSources, render_mcp
+from asbru_operator.render.refs import MissingRef
 
 __all__ = [
     "Problem",
@@ -90,6 +94,7 @@ class Sources:
     routes: Sequence[Body] = ()
     plugins: Sequence[Body] = ()
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    mcp_servers: Sequence[Body] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> Rend
             secret_data.update(provider[1])
     routes = _routes(_selected(sources.routes, spec.route_selector), {p.name for p in providers}, left_out)
     plugins = _plugins(_selected(sources.plugins, spec.plugin_selector), gateway_labels, left_out)
+    mcp = _mcp(sources, spec, gateway_labels, secret_data, left_out)
     server = {"drain_timeout_s": float(spec.drain_timeout_seconds)}
     if spec.max_body_bytes is not None:
         server["max_body_bytes"] = spec.max_body_bytes
@@ -147,6 +153,7 @@ def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> Rend
             providers=tuple(providers),
             routes=tuple(routes),
             plugins=tuple(plugins),
+            mcp=mcp,
         )
         config = downgraded(config, config.schema_minor)
     except ValidationError as error:
@@ -305,6 +312,63 @@ def _plugins(
         elif spec is not None:
             plugins.append(_plugin(body, spec))
     return plugins
+
+
+def _mcp(
+    sources: Sources,
+    spec: LLMGatewaySpec,
+    gateway_labels: Mapping[str, str],
+    secret_data: dict[str, str],
+    left_out: list[Problem],
+) -> McpConfig | None:
+    """The ``mcp`` section from the selected LLMMCPServers that render on their own.
+
+    A server whose spec is invalid or whose Secret is missing is left out (and says so on its own
+    CR), like a provider: the others keep updating. A missing Secret of the gateway's own ``/mcp``
+    token leaves MCP out of this gateway until it exists (``ResolvedRefs`` names it).
+    """
+    good: list[Body] = []
+    # Each server is tried on its own first, without the gateway's own MCP settings (its bundles
+    # name several servers), so one broken server is found and left out, not the whole section.
+    alone = {
+        **sources.gateway,
+        "spec": {k: v for k, v in (sources.gateway.get("spec") or {}).items() if k != "mcp"},
+    }
+    for body in _selected(sources.mcp_servers, spec.mcp_selector):
+        name = name_of(body)
+        try:
+            server_spec = parse_spec(LLMMCPServerSpec, body)
+        except RenderError as error:
+            left_out.append(Problem("LLMMCPServer", name, "Invalid", str(error)))
+            continue
+        if not selectors.matches(server_spec.gateway_selector, gateway_labels):
+            continue
+        missing: list[MissingRef] = []
+        try:
+            render_mcp(McpSources(alone, [body], sources.secrets), {}, missing)
+        except McpRenderError as error:
+            left_out.append(Problem("LLMMCPServer", name, "Invalid", str(error)))
+            continue
+        if missing:
+            left_out.extend(_missing_problem(ref) for ref in missing if ref.kind == "LLMMCPServer")
+            if any(ref.kind == "LLMMCPServer" for ref in missing):
+                continue
+        good.append(body)
+    missing = []
+    try:
+        rendered = render_mcp(McpSources(sources.gateway, good, sources.secrets), secret_data, missing)
+    except McpRenderError as error:
+        left_out.append(Problem("LLMGateway", name_of(sources.gateway), "Invalid", str(error)))
+        return None
+    if missing:
+        left_out.extend(_missing_problem(ref) for ref in missing)
+        return None
+    return rendered
+
+
+def _missing_problem(ref: MissingRef) -> Problem:
+    reason = "KeyNotFound" if ref.secret_exists else "SecretNotFound"
+    return Problem(ref.kind, ref.provider, reason, ref.describe(), unresolved=True)
 
 
 def _plugin(body: Body, spec: LLMPluginSpec) -> PluginConfig:
