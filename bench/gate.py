@@ -19,6 +19,8 @@ PROBES (optional, one-core and sweep): comma-separated variants of the gateway, 
 separate target in the same run, started through ``gateway_probe.py`` (``base`` = unchanged);
 e.g. ``PROBES="base,no-sweep,gc-freeze"``. FLOOR=1 adds the raw ASGI + aiohttp floor proxy of the
 shared harness (``../shared/bench/proxies/mini_proxy.py``, /tmp/venv-gw) to the sweep.
+CLIENT=even replaces wrk by ``evenload.py``: the same closed loop, but the connections start evenly
+spread over DELAY_S instead of all at once (see its docstring: wrk's synchronised wave).
 Everything it starts is stopped by PID, also on Ctrl-C; every wait is bounded.
 """
 
@@ -51,6 +53,7 @@ SWEEP_CONNS = [int(c) for c in B.env("SWEEP_CONNS", "16 64 256 1000").split()]
 SWEEP_DURATION = float(B.env("SWEEP_DURATION", "15"))
 PROBES = [p for p in B.env("PROBES", "base").split(",") if p]
 FLOOR = B.env("FLOOR", "0") == "1"
+CLIENT = B.env("CLIENT", "wrk")  # or "even": evenload.py, connections started evenly over DELAY_S
 BUDGET_S = float(B.env("BUDGET_S", "900"))
 POOL = int(B.env("POOL", "8000"))
 PYTHON = B.env("PYTHON", str(B.REPO / ".venv/bin/python"))
@@ -142,6 +145,9 @@ def run_wrk(server: Server, conns: int, duration: float, cpu: str | None) -> Row
     threads = 2 if conns >= 100 else 1
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:g}s", "--timeout", WRK_TIMEOUT,
            "-s", str(HERE / "wrk-chat.lua"), server.url]  # fmt: skip
+    if CLIENT == "even":
+        cmd = [PYTHON, str(HERE / "evenload.py"), "--url", server.url, "--conns", str(conns),
+               "--duration", f"{duration:g}", "--stagger", f"{DELAY_S:g}"]  # fmt: skip
     if cpu is not None:
         cmd = ["taskset", "-c", cpu, *cmd]
     wrk_env = {**os.environ, "BENCH_MODEL": server.model, "BENCH_KEY": B.CLIENT_KEY}
@@ -303,11 +309,15 @@ def two_core(config: Path, mock_port: int) -> list[str]:
 def header(bg_pct: float) -> list[str]:
     rev = subprocess.run(["git", "-C", str(B.REPO), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True, check=False).stdout.strip() or "?"  # fmt: skip
+    load = (
+        f"wrk closed loop (every connection starts at once), --timeout {WRK_TIMEOUT}"
+        if CLIENT == "wrk"
+        else f"evenload.py closed loop, connections started evenly over {DELAY_S:g} s"
+    )
     return [
         f"## Asbru load gate, {time.strftime('%Y-%m-%d %H:%M')} (commit {rev}, working tree as is)",
         "",
-        f"- mock: slow_upstream.py, every answer after {DELAY_S:g} s; wrk closed loop, "
-        f"--timeout {WRK_TIMEOUT}; "
+        f"- mock: slow_upstream.py, every answer after {DELAY_S:g} s; {load}; "
         f"{REPS} rep(s), direct and gateway alternated; added = gateway minus direct, same rep",
         f"- machine: {B.NCPU} cpus, busy {bg_pct:.0f}% of {100 * B.NCPU}% in the second before the start; "
         "other CPU = machine time used by no process of this run (background load)",
