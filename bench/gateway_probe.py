@@ -34,7 +34,7 @@ OUT = os.environ.get("ASBRU_PROBE_OUT")
 
 
 def gc_stats() -> None:
-    totals = {gen: {"collections": 0, "seconds": 0.0, "collected": 0} for gen in range(3)}
+    totals = {gen: {"collections": 0, "seconds": 0.0, "max_s": 0.0, "collected": 0} for gen in range(3)}
     started: list[float] = [0.0]
 
     def callback(phase: str, info: dict[str, int]) -> None:
@@ -43,7 +43,9 @@ def gc_stats() -> None:
             return
         entry = totals[info["generation"]]
         entry["collections"] += 1
-        entry["seconds"] += time.perf_counter() - started[0]
+        spent = time.perf_counter() - started[0]
+        entry["seconds"] += spent
+        entry["max_s"] = max(entry["max_s"], spent)
         entry["collected"] += info["collected"]
 
     gc.callbacks.append(callback)
