@@ -40,8 +40,11 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+Row = dict[str, Any]
+"""One measured run, as wrk's summary plus what was read around it."""
 REPO = HERE.parent
 CLK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
@@ -143,7 +146,8 @@ def free_port(preferred: int) -> int:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+            found: int = port
+            return found
     raise Abort(f"no free port near {preferred}")
 
 
@@ -151,7 +155,7 @@ def free_port(preferred: int) -> int:
 @dataclass
 class Started:
     name: str
-    proc: subprocess.Popen
+    proc: subprocess.Popen[bytes]
     log_path: Path
 
 
@@ -172,27 +176,34 @@ def start(name: str, cmd: list[str], cpu: str | None, extra_env: dict[str, str] 
     return started
 
 
+def stop(s: Started) -> None:
+    """SIGTERM one started process tree by PID, SIGKILL what is left of it after 10 s."""
+    pids = tree(s.proc.pid) if s.proc.poll() is None else []
+    if s in STARTED:
+        STARTED.remove(s)
+    if not pids:
+        return
+    s.proc.send_signal(signal.SIGTERM)
+    try:
+        s.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        log(f"{s.name} did not stop in 10 s: SIGKILL")
+    for pid in pids:  # leftovers of the tree (workers whose parent was killed)
+        if _stat(pid) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    s.proc.poll()
+    log(f"stopped {s.name} (pid {s.proc.pid})")
+
+
 def stop_all() -> None:
-    """SIGTERM each started process tree by PID (newest first), SIGKILL what is left after 10 s."""
-    for s in reversed(STARTED):
-        pids = tree(s.proc.pid) if s.proc.poll() is None else []
-        if not pids:
-            continue
-        s.proc.send_signal(signal.SIGTERM)
-        try:
-            s.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            log(f"{s.name} did not stop in 10 s: SIGKILL")
-        for pid in pids:  # leftovers of the tree (workers whose parent was killed)
-            if _stat(pid) is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        s.proc.poll()
-        log(f"stopped {s.name} (pid {s.proc.pid})")
+    """Stop every started process tree, newest first (see ``stop``)."""
+    for s in reversed(list(STARTED)):
+        stop(s)
     STARTED.clear()
 
 
-def http(method: str, url: str, body: dict | None = None, timeout: float = 5) -> tuple[int, str, bytes]:
+def http(method: str, url: str, body: Row | None = None, timeout: float = 5) -> tuple[int, str, bytes]:
     data = json.dumps(body).encode() if body is not None else None
     headers = {"content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}"}
     request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - loopback
@@ -270,7 +281,7 @@ def check_answers(base: str, json_url: str, stream_url: str) -> None:
         raise Abort(f"{base}: SSE check failed: HTTP {status} {ctype} {data[:200]!r}")
 
 
-def sse_forwarding(gateway_base: str, slow_port: int) -> dict:
+def sse_forwarding(gateway_base: str, slow_port: int) -> Row:
     """Run sse_check.py (slow mock + client) against the gateway; its SSECHECK JSON line."""
     cmd = [sys.executable, str(HERE / "sse_check.py"), "--port", str(slow_port), "--gateway", gateway_base,
            "--model", SLOW_MODEL, "--chunks", str(SSE_CHUNKS), "--interval", str(SSE_INTERVAL)]  # fmt: skip
@@ -283,7 +294,8 @@ def sse_forwarding(gateway_base: str, slow_port: int) -> dict:
     m = re.search(r"SSECHECK (\{.*\})", cp.stdout)
     if not m:
         return {"ok": False, "problem": f"sse_check.py failed: {(cp.stderr or cp.stdout)[-300:]}"}
-    return json.loads(m.group(1))
+    result: Row = json.loads(m.group(1))
+    return result
 
 
 # --------------------------------------------------------------------------- load
@@ -294,10 +306,10 @@ class Target:
     stream_url: str
     pid: int | None = None  # process tree measured (gateway); None for direct
     hwm_kb: int = 0
-    runs: list[dict] = field(default_factory=list)
+    runs: list[Row] = field(default_factory=list)
 
 
-def run_wrk(t: Target, stream: bool, conns: int, duration: float, nginx_pid: int) -> dict:
+def run_wrk(t: Target, stream: bool, conns: int, duration: float, nginx_pid: int) -> Row:
     url = t.stream_url if stream else t.json_url
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration:g}s", "--timeout", WRK_TIMEOUT,
            "-s", str(HERE / "wrk-chat.lua"), url]  # fmt: skip
@@ -340,7 +352,8 @@ def run_wrk(t: Target, stream: bool, conns: int, duration: float, nginx_pid: int
     )
     if t.pid:
         t.hwm_kb = max(t.hwm_kb, hwm_kb(tree(t.pid)))
-    return r
+    result: Row = r
+    return result
 
 
 # --------------------------------------------------------------------------- report
@@ -350,13 +363,13 @@ def ms(us: float | None) -> str:
     return f"{us / 1000:.3f}" if us < 1000 else f"{us / 1000:.2f}"
 
 
-def med(rows: list[dict], key: str) -> float | None:
+def med(rows: list[Row], key: str) -> float | None:
     values = [r[key] for r in rows if r.get(key) is not None]
     return statistics.median(values) if values else None
 
 
-def report(direct: Target, gateway: Target, sse: dict, header: list[str]) -> str:
-    def rows(t: Target, mode: str, c: int) -> list[dict]:
+def report(direct: Target, gateway: Target, sse: Row, header: list[str]) -> str:
+    def rows(t: Target, mode: str, c: int) -> list[Row]:
         return [r for r in t.runs if r["mode"] == mode and r["conns"] == c and "error" not in r]
 
     out = [*header, "",
@@ -370,8 +383,8 @@ def report(direct: Target, gateway: Target, sse: dict, header: list[str]) -> str
             continue
         rps = [r["rps"] for r in g]
         gp50, gp99, dp50, dp99 = med(g, "p50_us"), med(g, "p99_us"), med(d, "p50_us"), med(d, "p99_us")
-        add50 = f"{gp50 - dp50:+,.0f} µs" if dp50 is not None else "–"
-        add99 = f"{gp99 - dp99:+,.0f} µs" if dp99 is not None else "–"
+        add50 = f"{gp50 - dp50:+,.0f} µs" if gp50 is not None and dp50 is not None else "–"
+        add99 = f"{gp99 - dp99:+,.0f} µs" if gp99 is not None and dp99 is not None else "–"
         drps = med(d, "rps")
         out.append(
             f"| {mode} c={c} | {statistics.median(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {ms(gp50)} "
@@ -446,7 +459,7 @@ def main() -> int:
     mock_base, gw_base = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{gw_port}"
     direct = Target("direct", f"{mock_base}/v1/chat/completions", f"{mock_base}/stream/v1/chat/completions")
     gateway = Target("gateway", f"{gw_base}/v1/chat/completions", f"{gw_base}/v1/chat/completions")
-    sse: dict = {"ok": False, "problem": "not run"}
+    sse: Row = {"ok": False, "problem": "not run"}
     skipped, failed = 0, False
     try:
         nginx = start_mock(mock_port)

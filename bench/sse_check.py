@@ -30,6 +30,7 @@ import re
 import statistics
 import sys
 import time
+from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
@@ -75,7 +76,7 @@ def make_mock(chunks: int, interval: float) -> web.Application:
     return app
 
 
-async def measure(session: ClientSession, url: str, model: str) -> dict:
+async def measure(session: ClientSession, url: str, model: str) -> dict[str, Any]:
     """One streaming request; per event: arrival time and the mock's send stamp."""
     arrivals: list[tuple[float, float]] = []  # (arrival, sent)
     buffer = b""
@@ -105,10 +106,10 @@ async def measure(session: ClientSession, url: str, model: str) -> dict:
     }
 
 
-def verdict(result: dict, chunks: int, interval: float) -> str:
+def verdict(result: dict[str, Any], chunks: int, interval: float) -> str:
     """Empty string when the stream was forwarded as it arrived, else the reason it was not."""
     if "error" in result:
-        return result["error"]
+        return str(result["error"])
     if result["events"] != chunks:
         return f"{result['events']} of {chunks} events arrived"
     if result["second_sent_ms"] is not None and result["first_ms"] >= result["second_sent_ms"]:
@@ -123,7 +124,7 @@ async def main_async(args: argparse.Namespace) -> int:
     runner = web.AppRunner(make_mock(args.chunks, args.interval), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port).start()
-    out: dict = {"chunks": args.chunks, "interval_ms": 1000 * args.interval}
+    out: dict[str, Any] = {"chunks": args.chunks, "interval_ms": 1000 * args.interval}
     try:
         if args.serve_only:  # the mock alone, until killed (for trying a gateway by hand)
             await asyncio.Event().wait()

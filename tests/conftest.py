@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.fakes import openai as fake_openai
 from tests.fakes.server import Recorder, serve_in_thread
+
+# LiteLLM (a client in tests/api) fetches its model price list on import unless told to use its own.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 TEST_KEYS = {
     "ASBRU_TEST_OPENAI_KEY": "sk-test-openai-0123456789abcdef",

@@ -17,8 +17,10 @@ import httpx
 import uvicorn
 
 from asbru_gateway.app import AppSettings, GatewayApp, create_app
+from asbru_gateway.config.errors import ConfigError
 from asbru_gateway.config.loader import parse_config
 from asbru_gateway.config.model import GatewayConfig
+from asbru_gateway.runtime.gateway import Gateway
 from asbru_gateway.server.limits import ServerLimits
 from asbru_gateway.server.run import server_config
 
@@ -35,9 +37,14 @@ class RunningGateway:
         return self.url + "/v1"
 
     def apply(self, config: GatewayConfig | dict[str, Any], secrets: Mapping[str, str] | None = None) -> str:
-        """Apply a config in the gateway's loop; raises ``ConfigError`` like the real sources see it."""
+        """Apply a config in the gateway's loop; raises ``ConfigError`` like the real sources see it
+        (and, like the Kubernetes source, reports one that does not parse to the gateway)."""
         if isinstance(config, dict):
-            config = parse_config(config)
+            try:
+                config = parse_config(config)
+            except ConfigError as error:
+                self.call(_reject(self.app.gateway, error.message))
+                raise
         future = asyncio.run_coroutine_threadsafe(self.app.gateway.apply(config, secrets), self.loop)
         return future.result(timeout=30)
 
@@ -82,6 +89,10 @@ def run_gateway(
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+async def _reject(gateway: Gateway, reason: str) -> None:
+    gateway.reject(reason, None)
 
 
 async def served_model(client: httpx.AsyncClient, route: str = "chat") -> str:

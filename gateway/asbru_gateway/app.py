@@ -105,7 +105,10 @@ class GatewayApp:
             await self._start_kube_source(settings.kube_source)
         elif settings.config_path:
             self.file_source = FileConfigSource(
-                settings.config_path, self.gateway.apply, watch=settings.watch_config
+                settings.config_path,
+                self.gateway.apply,
+                watch=settings.watch_config,
+                on_reject=self.gateway.reject,
             )
             await self.file_source.start()
         else:
@@ -132,7 +135,7 @@ class GatewayApp:
         async def apply(config: GatewayConfig, secrets: Mapping[str, str]) -> None:
             await self.gateway.apply(config, secrets)
 
-        source = KubeConfigSource(KubeSourceRef.parse(ref_text), apply)
+        source = KubeConfigSource(KubeSourceRef.parse(ref_text), apply, on_error=self.gateway.reject)
         await source.start()
         self.kube_source = source
 
@@ -144,6 +147,7 @@ class GatewayApp:
             await self.file_source.stop()
         if self.kube_source is not None:
             await self.kube_source.stop()
+        await self.router.mcp.stop()
         await self.gateway.close(self.settings.shutdown_drain_s)
         await self.router.disconnects.stop()
         metrics.REGISTRY.unregister(self._pool_collector)

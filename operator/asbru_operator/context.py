@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ class OperatorContext:
     """Shared clients and per-gateway locks of one operator process.
 
     The locks serialise everything that writes one gateway's objects or status (its own handlers,
-    Secret and provider events, the probe timer): each of them reads fresh state under the lock,
+    Secret and provider events, the probe loop): each of them reads fresh state under the lock,
     so a slow writer can never overwrite a newer render with an older one.
     """
 
@@ -38,6 +38,7 @@ class OperatorContext:
     _closed: bool = False
     _refreshing: set[str] = field(default_factory=set)
     _dirty: set[str] = field(default_factory=set)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self._locks.setdefault((namespace, name), asyncio.Lock())
@@ -77,8 +78,19 @@ class OperatorContext:
             self._probe_session = aiohttp.ClientSession()
         return self._probe_session
 
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` in the background until ``close`` cancels it (the operator's clean-up)."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def close(self) -> None:
+        """Cancel background work first (nothing waits for a probe in flight), then close clients."""
         self._closed = True
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._probe_session is not None:
             await self._probe_session.close()
             self._probe_session = None

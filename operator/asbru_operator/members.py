@@ -16,70 +16,66 @@ import orjson
 from asbru_operator.context import OperatorContext
 from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec
-from asbru_operator.crd_models.route import LLMRouteSpec
+from asbru_operator.crd_models.route import LLMRouteSpec, served_model
 from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PROVIDERS, ROUTES, ApiResource, KubeApi, KubeApiError
 from asbru_operator.reconcile import fetch_secrets, reconcile_gateway, referenced_secrets
 from asbru_operator.render import status
-from asbru_operator.render.config import RenderError, parse_spec
+from asbru_operator.render.checks import (
+    Problem,
+    member_checks,
+    name_of,
+    plugin_problems,
+    provider_problems,
+    spec_of,
+)
 
 logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
+Body = Mapping[str, Any]
 
 
-def provider_checks(
-    body: Mapping[str, Any], secrets: Mapping[str, Mapping[str, str]]
+def provider_problems_of(body: Body, secrets: Mapping[str, Mapping[str, str]]) -> list[Problem]:
+    """Why an LLMProvider is not served: an invalid spec, an unknown type, a missing Secret or key.
+
+    Its Accepted and ResolvedRefs come from these (``member_checks``), as do its routes'.
+    """
+    spec, problems = spec_of(LLMProviderSpec, "LLMProvider", body)
+    return provider_problems(body, spec, secrets) if spec is not None else problems
+
+
+def route_checks(
+    body: Body, providers: Mapping[str, Sequence[Problem]], claimed_by: str | None = None
 ) -> dict[str, status.Check]:
-    """Accepted (the spec parses) and ResolvedRefs (every key's Secret and key exist)."""
-    try:
-        spec = parse_spec(LLMProviderSpec, body)
-    except RenderError as error:
-        return {status.ACCEPTED: status.Check(False, "Invalid", str(error))}
-    missing = []
-    for key in spec.keys:
-        ref = key.secret_key_ref
-        if ref.name not in secrets:
-            missing.append(f"Secret {ref.name!r} not found (key {key.name!r})")
-        elif not secrets[ref.name].get(ref.key, "").strip():
-            missing.append(f"key {ref.key!r} not found in Secret {ref.name!r} (key {key.name!r})")
-    accepted = status.Check(True, "Accepted", "the spec is valid")
-    if missing:
-        reason = "SecretNotFound" if any(m.startswith("Secret") for m in missing) else "KeyNotFound"
-        return {
-            status.ACCEPTED: accepted,
-            status.RESOLVED_REFS: status.Check(False, reason, "; ".join(missing)),
-        }
-    return {
-        status.ACCEPTED: accepted,
-        status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all keys resolved"),
-    }
+    """Accepted (the spec parses, its model is its own) and ResolvedRefs (every target's
+    LLMProvider exists and is valid).
+
+    ``providers``: every LLMProvider of the namespace, with its own problems; ``claimed_by``: the
+    LLMRoute that already serves this route's model name (the first by name), if another does.
+    """
+    spec, problems = spec_of(LLMRouteSpec, "LLMRoute", body)
+    if spec is None:
+        return member_checks(problems, resolved=None)
+    name = name_of(body)
+    if claimed_by is not None:
+        message = f"model {served_model(body)!r} is already served by LLMRoute {claimed_by!r}"
+        problems.append(Problem("LLMRoute", name, "Conflicted", message))
+    for provider in sorted({t.provider for t in spec.targets}):
+        if provider not in providers:
+            message = f"LLMProvider {provider!r} not found"
+            problems.append(Problem("LLMRoute", name, "ProviderNotFound", message, unresolved=True))
+        elif providers[provider]:
+            first = providers[provider][0]
+            message = f"LLMProvider {provider!r} is not served: {first.message}"
+            problems.append(Problem("LLMRoute", name, "ProviderNotServed", message, unresolved=True))
+    return member_checks(problems, resolved="all targets exist")
 
 
-def route_checks(body: Mapping[str, Any], providers: set[str]) -> dict[str, status.Check]:
-    """Accepted (the spec parses) and ResolvedRefs (every target's LLMProvider exists)."""
-    try:
-        spec = parse_spec(LLMRouteSpec, body)
-    except RenderError as error:
-        return {status.ACCEPTED: status.Check(False, "Invalid", str(error))}
-    unknown = sorted({t.provider for t in spec.targets} - providers)
-    accepted = status.Check(True, "Accepted", "the spec is valid")
-    if unknown:
-        message = "LLMProvider " + ", ".join(repr(name) for name in unknown) + " not found"
-        return {
-            status.ACCEPTED: accepted,
-            status.RESOLVED_REFS: status.Check(False, "ProviderNotFound", message),
-        }
-    return {
-        status.ACCEPTED: accepted,
-        status.RESOLVED_REFS: status.Check(True, "ResolvedRefs", "all targets exist"),
-    }
-
-
-def plugin_checks(body: Mapping[str, Any]) -> dict[str, status.Check]:
-    try:
-        parse_spec(LLMPluginSpec, body)
-    except RenderError as error:
-        return {status.ACCEPTED: status.Check(False, "Invalid", str(error))}
-    return {status.ACCEPTED: status.Check(True, "Accepted", "the spec is valid")}
+def plugin_checks(body: Body) -> dict[str, status.Check]:
+    """Accepted: a valid spec whose settings the gateway's plugin accepts."""
+    spec, problems = spec_of(LLMPluginSpec, "LLMPlugin", body)
+    if spec is not None:
+        problems = plugin_problems(body, spec)
+    return member_checks(problems, resolved=None)
 
 
 async def refresh_namespace(ctx: OperatorContext, namespace: str) -> None:
@@ -104,16 +100,24 @@ async def _refresh(ctx: OperatorContext, namespace: str) -> None:
 async def refresh_member_statuses(api: KubeApi, namespace: str) -> None:
     providers = await api.list(PROVIDERS, namespace)
     secrets = await fetch_secrets(api, namespace, referenced_secrets(providers))
-    names = {str(body["metadata"]["name"]) for body in providers}
+    problems = {name_of(body): provider_problems_of(body, secrets) for body in providers}
     for body in providers:
-        await _write(api, PROVIDERS, body, provider_checks(body, secrets))
-    for body in await api.list(ROUTES, namespace):
-        await _write(api, ROUTES, body, route_checks(body, names))
+        await _write(
+            api, PROVIDERS, body, member_checks(problems[name_of(body)], resolved="all keys resolved")
+        )
+    owners: dict[str, str] = {}
+    for body in sorted(await api.list(ROUTES, namespace), key=name_of):
+        model = served_model(body)
+        owner = owners.setdefault(model, name_of(body))
+        claimed_by = owner if owner != name_of(body) else None
+        await _write(api, ROUTES, body, route_checks(body, problems, claimed_by), {"model": model})
     for body in await api.list(PLUGINS, namespace):
         await _write(api, PLUGINS, body, plugin_checks(body))
 
 
-async def _write(api: KubeApi, resource: ApiResource, body: Obj, checks: dict[str, status.Check]) -> None:
+async def _write(
+    api: KubeApi, resource: ApiResource, body: Obj, checks: dict[str, status.Check], extra: Obj | None = None
+) -> None:
     meta, old = body["metadata"], body.get("status") or {}
     if meta.get("deletionTimestamp"):
         return
@@ -121,7 +125,8 @@ async def _write(api: KubeApi, resource: ApiResource, body: Obj, checks: dict[st
     desired: Obj = {
         "conditions": status.conditions_for(
             checks, generation=generation, previous=old.get("conditions") or [], now=status.timestamp()
-        )
+        ),
+        **(extra or {}),
     }
     if generation is not None:
         desired["observedGeneration"] = generation

@@ -1,5 +1,7 @@
-"""Ask each gateway pod which revision it serves (``GET /readyz``), concurrently, with a short timeout.
+"""Ask each gateway pod what it serves (``GET /readyz``), concurrently, with a short timeout.
 
+A pod reports the revision it serves, the config schema minor it reads, and the last revision it
+refused and why; the operator turns that into ``Programmed`` and into the schema it renders for.
 Where a pod is reached is a small injectable function (``PodUrl``): in a cluster it is the pod IP
 and port 8080; tests point it at 127.0.0.1.
 """
@@ -15,6 +17,7 @@ import orjson
 
 from asbru_operator.render.governance import ADMIN_PORT
 from asbru_operator.render.names import HTTP_PORT
+from asbru_operator.render.status import PodReport
 
 PodUrl = Callable[[Mapping[str, Any]], str | None]
 """Base URL of a pod's gateway HTTP port, or None when it has no address yet."""
@@ -41,25 +44,47 @@ def is_running(pod: Mapping[str, Any]) -> bool:
     return status.get("phase") == "Running" and not meta.get("deletionTimestamp")
 
 
-async def served_revisions(
+def parse_readyz(pod: str, answer: Any) -> PodReport:
+    """A report from a ``/readyz`` JSON answer (200 or 503: a starting pod may have refused its
+    first config); anything that is not a gateway's answer says nothing."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("status"), str):
+        return PodReport(pod)
+    revision = answer.get("revision") if answer["status"] == "ready" else None
+    schema = answer.get("schema")
+    minor = schema.get("minor") if isinstance(schema, dict) else 0
+    rejected = answer.get("rejected")
+    if not isinstance(rejected, dict):
+        rejected = {}
+    return PodReport(
+        pod,
+        revision=str(revision) if revision else None,
+        schema_minor=minor if isinstance(minor, int) and not isinstance(minor, bool) and minor >= 0 else None,
+        rejected_revision=_text(rejected.get("revision")),
+        rejected_reason=_text(rejected.get("reason")),
+    )
+
+
+async def pod_reports(
     session: aiohttp.ClientSession, pods: Sequence[Mapping[str, Any]], pod_url: PodUrl, timeout_s: float
-) -> list[str | None]:
-    """The revision each running pod reports on /readyz (None: no answer, not ready, or no address)."""
+) -> list[PodReport]:
+    """A report from each running pod (an empty one when it does not answer in ``timeout_s``)."""
     running = [pod for pod in pods if is_running(pod)]
-    return list(await asyncio.gather(*(_revision(session, pod_url(pod), timeout_s) for pod in running)))
+    return list(await asyncio.gather(*(_report(session, pod, pod_url(pod), timeout_s) for pod in running)))
 
 
-async def _revision(session: aiohttp.ClientSession, base: str | None, timeout_s: float) -> str | None:
+async def _report(
+    session: aiohttp.ClientSession, pod: Mapping[str, Any], base: str | None, timeout_s: float
+) -> PodReport:
+    name = str((pod.get("metadata") or {}).get("name"))
     if base is None:
-        return None
+        return PodReport(name)
     try:
         async with session.get(f"{base}/readyz", timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
-            if response.status != 200:
-                return None
             answer = orjson.loads(await response.read())
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(answer, dict) or answer.get("status") != "ready":
-        return None
-    revision = answer.get("revision")
-    return str(revision) if revision else None
+        return PodReport(name)
+    return parse_readyz(name, answer)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if isinstance(value, str | int) and value != "" else None

@@ -248,13 +248,13 @@ def test_pass_through_forwards_unmodelled_fields_untouched(
     gateway: RunningGateway, upstreams: Upstreams
 ) -> None:
     body = {"model": "anthropic/claude-x", "max_tokens": 2000, "fallbacks": ["openai/gpt-4o"], **UNMODELLED}
-    response = httpx.post(
-        gateway.url + "/anthropic/v1/messages", headers={"x-api-key": "client-key"}, json=body
-    )
+    headers = {"x-api-key": "client-key", "anthropic-beta": "context-management-2025-06-27"}
+    response = httpx.post(gateway.url + "/anthropic/v1/messages", headers=headers, json=body)
     assert response.status_code == 200, response.text
     sent = last(upstreams, "anthropic")
     assert sent.json == {"model": "claude-x", "max_tokens": 2000, **UNMODELLED}
     assert sent.headers["x-api-key"] == TEST_KEYS["ASBRU_TEST_ANTHROPIC_KEY"]
+    assert sent.headers["anthropic-beta"] == "context-management-2025-06-27"  # the beta fields' header
     assert response.json()["id"] == "msg_fake_0001"
 
 

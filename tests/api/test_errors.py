@@ -267,7 +267,7 @@ def test_unknown_fallback_model_is_404_naming_the_fallback(http: httpx.Client) -
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/nothing"), ("POST", "/v1/completions"), ("GET", "/"), ("POST", "/v1/chat/completions/")],
+    [("GET", "/v1/nothing"), ("POST", "/v1/audio/speech"), ("GET", "/"), ("POST", "/v1/chat/completions/")],
 )
 def test_unknown_path_is_404(http: httpx.Client, method: str, path: str) -> None:
     response = http.request(method, path, json={"model": "echo/x", "messages": USER})
@@ -475,3 +475,57 @@ def test_fallbacks_field_is_used_when_primary_fails(
 def test_malformed_fallbacks_is_400(http: httpx.Client, fallbacks: Any) -> None:
     body = {"model": "echo/x", "messages": USER, "fallbacks": fallbacks}
     assert_error(http.post(CHAT, json=body), 400, type_="invalid_request_error", param="fallbacks")
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        ("/anthropic/v1/no-such-thing", "anthropic"),
+        ("/genai/v1beta/no-such-thing", "gemini"),
+        ("/v1/no-such-thing", "openai"),
+    ],
+)
+def test_unknown_paths_answer_in_the_dialect_of_their_prefix(path: str, shape: str) -> None:
+    with run_gateway({"providers": [{"name": "echo", "type": "echo"}]}) as gateway:
+        response = httpx.post(gateway.url + path, json={})
+    assert response.status_code == 404
+    body = response.json()
+    if shape == "anthropic":
+        assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+    elif shape == "gemini":
+        assert body["error"]["code"] == 404 and body["error"]["status"] == "NOT_FOUND"
+    else:
+        assert body["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/chat/completions",
+            {
+                "model": "echo/x",
+                "stream": True,
+                "stream_options": [1],
+                "messages": [{"role": "user", "content": "x"}],
+            },
+        ),
+        ("/v1/chat/completions", {"model": "echo/x", "messages": [{"role": {"x": 1}, "content": "x"}]}),
+        ("/v1/chat/completions", {"model": "echo/x", "messages": [{"role": ["user"], "content": "x"}]}),
+        (
+            "/genai/v1beta/models/echo/x:generateContent",
+            {"contents": [{"role": {"x": 1}, "parts": [{"text": "x"}]}]},
+        ),
+        (
+            "/genai/v1beta/models/echo/x:generateContent",
+            {"contents": [{"role": ["user"], "parts": [{"text": "x"}]}]},
+        ),
+    ],
+    ids=["echo-stream-options-list", "role-object", "role-array", "gemini-role-object", "gemini-role-array"],
+)
+def test_bodies_that_used_to_be_500s_are_400s(path: str, body: dict[str, Any]) -> None:
+    """Issue 9 defect 8: echo with a non-object ``stream_options``, a message role that is an object
+    or an array: every invalid body is a 4xx."""
+    with run_gateway({"providers": [{"name": "echo", "type": "echo"}]}) as gateway:
+        response = httpx.post(gateway.url + path, json=body)
+    assert response.status_code == 400, response.text

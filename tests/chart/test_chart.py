@@ -42,7 +42,7 @@ RELEASE = "asbru"
 NAMESPACE = "asbru-system"
 GROUP = "asbru.dev"
 CHART_NAME = "asbru"
-KINDS = {"LLMGateway", "LLMProvider", "LLMRoute", "LLMPlugin", "LLMVirtualKey", "LLMTeam"}
+KINDS = {"LLMGateway", "LLMProvider", "LLMRoute", "LLMPlugin", "LLMMCPServer", "LLMVirtualKey", "LLMTeam"}
 UID = 10001
 
 FULL_VALUES: dict[str, Any] = {
@@ -215,6 +215,8 @@ def _structural(schema: dict[str, Any]) -> dict[str, Any]:
                 walk(value)
 
     walk(schema)
+    # ObjectMeta is the API server's, not the CRD's: a CRD may only constrain name/generateName.
+    schema.get("properties", {}).get("metadata", {}).pop("additionalProperties", None)
     return schema
 
 

@@ -109,3 +109,37 @@ async def test_a_config_in_a_busy_directory_reloads_only_for_its_own_files(
     applied = [r for r in caplog.records if "applied" in r.getMessage()]
     assert len(applied) == 1, [r.getMessage() for r in applied]
     assert not [r for r in caplog.records if r.name.startswith("watchfiles")]
+
+
+def test_every_rejected_reload_is_counted_and_reported(
+    tmp_path: Path, openai_upstream: tuple[str, Recorder]
+) -> None:
+    """Issue 9 defect 9: ``asbru_config_reloads_total{result="rejected"}`` missed 7 of 9 rejections
+    (a file that did not parse never reached the gateway's ``apply``, where the count was)."""
+    url, _ = openai_upstream
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-count-0123456789")
+    config = tmp_path / "asbru.yaml"
+    _write_config(config, url, key_file)
+    broken = [
+        "providers: [unclosed\n",  # not YAML
+        "providers: [{name: up, type: openai, kees: []}]\n",  # a typo'd field
+        "providers: [{name: up, type: no-such-type}]\n",  # valid shape, refused when built
+        "schemaVersion: asbru.dev/v9\n",  # another major version
+    ]
+    with run_gateway(settings=AppSettings(config_path=str(config), watch_config=False)) as gateway:
+
+        def rejected() -> float:
+            for line in httpx.get(gateway.url + "/metrics").text.splitlines():
+                if line.startswith('asbru_config_reloads_total{result="rejected"}'):
+                    return float(line.rsplit(" ", 1)[1])
+            return 0.0
+
+        source = gateway.app.file_source
+        assert source is not None
+        before = rejected()
+        for number, text in enumerate(broken, start=1):
+            config.write_text(text)
+            assert not gateway.call(source.reload())
+            assert rejected() - before == number
+            assert httpx.get(gateway.url + "/readyz").json()["status"] == "ready"  # the last good one

@@ -20,6 +20,7 @@ import pytest
 
 from asbru_gateway.app import AppSettings
 from asbru_gateway.config.kube_source import KubeConfigSource
+from asbru_gateway.config.model import SCHEMA_MINOR
 from tests.gateway_server import RunningGateway, run_gateway, served_model
 from tests.kube_cluster import NAME, NAMESPACE, Cluster
 from tests.waiting import eventually
@@ -118,3 +119,54 @@ async def test_invalid_configmap_keeps_the_last_good_config(
     await eventually(lambda: _rejected(source, "missing-key"), timeout_s=5)
     assert (await client.get("/readyz")).json()["revision"] == revision
     assert await served_model(client) == "gen-0"
+
+
+async def test_a_config_of_a_newer_minor_keeps_this_gateway_serving_and_updating(
+    cluster: Cluster, served: tuple[RunningGateway, httpx.AsyncClient]
+) -> None:
+    """Rolling upgrade: the operator already writes a newer schema minor with additive fields; this
+    (older) gateway applies the change, ignoring only the fields it does not know."""
+    _, client = served
+    newer: dict[str, Any] = json.loads(_config(1))
+    newer["schemaMinor"] = SCHEMA_MINOR + 1
+    newer["tracing"] = {"exporter": "otlp"}
+    newer["providers"][0]["circuitBreaker"] = {"failures": 5}
+    await cluster.update_configmap(json.dumps(newer))
+
+    async def serves_gen_1() -> bool:
+        return await served_model(client) == "gen-1"
+
+    await eventually(serves_gen_1, timeout_s=5)
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_readiness_reports_the_schema_and_the_last_refused_revision_and_why(
+    cluster: Cluster, served: tuple[RunningGateway, httpx.AsyncClient]
+) -> None:
+    """The operator reads this to say which pods refuse which revision (``Programmed``)."""
+    _, client = served
+    serving = (await client.get("/readyz")).json()
+    assert serving["schema"] == {"version": "asbru.dev/v1alpha1", "minor": SCHEMA_MINOR}
+    assert "rejected" not in serving
+    broken: dict[str, Any] = json.loads(_config(1))
+    broken["providers"][0]["pool"] = {"concurrency": -1}
+    await cluster.update_configmap(json.dumps(broken), revision="rev-broken")
+
+    async def refused() -> bool:
+        return "rejected" in (await client.get("/readyz")).json()
+
+    await eventually(refused, timeout_s=5)
+    answer = await client.get("/readyz")
+    assert answer.status_code == 200  # still ready: the last good revision keeps serving
+    ready = answer.json()
+    assert ready["revision"] == serving["revision"]
+    assert ready["rejected"]["revision"] == "rev-broken"
+    assert "providers.0.pool.concurrency" in ready["rejected"]["reason"]
+
+    await cluster.update_configmap(_config(2), revision="rev-good")
+    await eventually(lambda: _serves(client, "gen-2"), timeout_s=5)
+    assert "rejected" not in (await client.get("/readyz")).json()
+
+
+async def _serves(client: httpx.AsyncClient, model: str) -> bool:
+    return await served_model(client) == model

@@ -72,6 +72,7 @@ class Recorder:
     def __init__(self) -> None:
         self.applied: list[tuple[GatewayConfig, dict[str, str], float]] = []
         self.errors: list[str] = []
+        self.rejected_revisions: list[str | None] = []
         self._condition = asyncio.Condition()
 
     async def on_config(self, config: GatewayConfig, secrets: Mapping[str, str]) -> None:
@@ -79,8 +80,9 @@ class Recorder:
         async with self._condition:
             self._condition.notify_all()
 
-    def on_error(self, reason: str) -> None:
+    def on_error(self, reason: str, revision: str | None, *, counted: bool = False) -> None:
         self.errors.append(reason)
+        self.rejected_revisions.append(revision)
         asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:
@@ -371,7 +373,7 @@ async def test_a_failing_on_config_is_reported_with_secrets_masked(
     async def on_config(config: GatewayConfig, secrets: Mapping[str, str]) -> None:
         raise ConfigError(f"provider rejected key {secrets['openai-key']}")
 
-    def on_error(reason: str) -> None:
+    def on_error(reason: str, revision: str | None, *, counted: bool = False) -> None:
         errors.append(reason)
         reported.set()
 

@@ -51,10 +51,14 @@ def test_stream(client: DialectClient, gateway_url: str, provider: str) -> None:
     assert answer.pieces >= 2, "the answer arrived in one piece: not streamed"
 
 
+TOOL_CLIENTS = [client for client in CLIENTS if getattr(client, "tools", True)]
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_tools(client: DialectClient, gateway_url: str, provider: str, stream: bool) -> None:
-    call = client.tool_call(gateway_url, f"{provider}/model-tool", stream=stream)
+@pytest.mark.parametrize("tool_client", TOOL_CLIENTS, ids=lambda client: client.id)
+def test_tools(tool_client: DialectClient, gateway_url: str, provider: str, stream: bool) -> None:
+    call = tool_client.tool_call(gateway_url, f"{provider}/model-tool", stream=stream)
     assert call.name == sc.TOOL_NAME
     assert call.arguments == {"city": "Paris"}
     assert call.finish == "tool_calls"

@@ -68,10 +68,20 @@ def rules(schema: Schema, path: str = "") -> Iterator[tuple[str, dict[str, str]]
 
 def cel_violations(schema: Schema, obj: Any) -> list[str]:
     """Messages of every CEL rule ``obj`` breaks (rules on absent fields do not run, as in Kubernetes)."""
-    messages = []
+    return [detail for _, _, detail in cel_failures(schema, obj)]
+
+
+def cel_failures(schema: Schema, obj: Any, path: str = "") -> list[tuple[str, dict[str, str], str]]:
+    """(path of the declaring node, rule, detail) of every rule ``obj`` breaks.
+
+    The detail is what the API server shows: the ``messageExpression``'s value if it evaluates to a
+    non-empty one-line string, else the ``message``.
+    """
+    found = []
     for rule in schema.get("x-kubernetes-validations", []):
-        if not evaluate(rule["rule"], as_cel_value(schema, obj)):
-            messages.append(rule["message"])
+        value = as_cel_value(schema, obj)
+        if not evaluate(rule["rule"], value):
+            found.append((path, rule, _detail(rule, value)))
     if isinstance(obj, dict):
         for key, value in obj.items():
             sub = (schema.get("properties") or {}).get(key) or (
@@ -80,11 +90,53 @@ def cel_violations(schema: Schema, obj: Any) -> list[str]:
                 else None
             )
             if sub is not None and key != "metadata":
-                messages += cel_violations(sub, value)
+                found += cel_failures(sub, value, f"{path}.{key}")
     elif isinstance(obj, list) and "items" in schema:
-        for item in obj:
-            messages += cel_violations(schema["items"], item)
-    return messages
+        for index, item in enumerate(obj):
+            found += cel_failures(schema["items"], item, f"{path}[{index}]")
+    return found
+
+
+def _detail(rule: dict[str, str], value: Any) -> str:
+    if "messageExpression" in rule:
+        env = celpy.Environment()
+        message = str(
+            env.program(env.compile(rule["messageExpression"])).evaluate({"self": celpy.json_to_cel(value)})
+        )
+        if message.strip() and "\n" not in message:
+            return message.strip()
+    return rule.get("message") or f"failed rule: {rule['rule']}"
+
+
+def api_server_errors(plural: str, obj: Any) -> list[str]:
+    """CEL failures as the API server words them (``fieldErrorForReason`` in apiextensions-apiserver):
+    the field path (``<nil>`` for the root, unless the rule has a ``fieldPath``), then by reason."""
+    errors = []
+    for path, rule, detail in cel_failures(load_schema(plural), obj):
+        where = (path + rule.get("fieldPath", "")).lstrip(".") or "<nil>"
+        reason = rule.get("reason", "FieldValueInvalid")
+        if reason == "FieldValueDuplicate":
+            errors.append(f"{where}: Duplicate value: <value>")  # the detail is dropped
+        elif reason == "FieldValueForbidden":
+            errors.append(f"{where}: Forbidden: {detail}")
+        elif reason == "FieldValueRequired":
+            errors.append(f"{where}: Required value: {detail}")
+        else:
+            errors.append(f"{where}: Invalid value: {detail}")
+    return errors
+
+
+def field_path_resolves(schema: Schema, field_path: str) -> bool:
+    """Whether a rule's ``fieldPath`` names a field of ``schema`` (the API server refuses it otherwise)."""
+    node = schema
+    for name in field_path.lstrip(".").split("."):
+        if name in (node.get("properties") or {}):
+            node = node["properties"][name]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return False
+    return True
 
 
 def as_cel_value(schema: Schema, obj: Any) -> Any:

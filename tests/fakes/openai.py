@@ -1,6 +1,7 @@
 """A fake OpenAI (and OpenAI-compatible, and Azure) upstream, speaking the documented wire format.
 
-Serves ``POST /v1/chat/completions``, ``POST /v1/embeddings`` (configure ``base_url=f"{url}/v1"``)
+Serves ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``POST /v1/responses`` and
+``POST /v1/completions`` (``openai_native.py``; configure ``base_url=f"{url}/v1"``)
 and Azure's ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``
 (``base_url=url``). Plays the scenarios of ``scenarios.py``, plus two for retry tests:
 
@@ -15,38 +16,57 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tests.fakes import openai_native as native
 from tests.fakes import scenarios as sc
 from tests.fakes.server import Recorder
+
+Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
+Streamer = Callable[[web.Request, str, dict[str, Any]], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def make_app(recorder: Recorder, *, azure: bool = False) -> web.Application:
     counts: Counter[str] = Counter()
 
-    async def chat(request: web.Request) -> web.StreamResponse:
+    async def admit(request: web.Request) -> tuple[str, dict[str, Any], web.StreamResponse | None]:
+        """Record, authenticate and play the error scenarios: (model, body, early answer or None)."""
         item = await recorder.record(request)
         if azure:
             key = request.headers.get("api-key")
             if "api-version" not in request.query:
-                return _error(400, "missing api-version")
+                return "", {}, _error(400, "missing api-version")
         else:
             auth = request.headers.get("Authorization", "")
             key = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
         if not key:
-            return _error(401, "missing API key", "invalid_api_key", "authentication_error")
+            return "", {}, _error(401, "missing API key", "invalid_api_key", "authentication_error")
         body = item.json or {}
         model = str(body.get("model") or request.match_info.get("deployment", ""))
         counts[model] += 1
-        early = await _early_answer(model, key, counts[model])
-        if early is not None:
-            return early
-        if body.get("stream"):
-            return await _stream(request, model, body)
-        return web.json_response(_completion(model))
+        return model, body, await _early_answer(model, key, counts[model])
+
+    def endpoint(answer: Answer, stream: Streamer) -> Handler:
+        """A generating endpoint: the error scenarios first, then a JSON answer or a stream."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            model, body, early = await admit(request)
+            if early is not None:
+                return early
+            if body.get("stream"):
+                return await stream(request, model, body)
+            return web.json_response(answer(model, body))
+
+        return handle
+
+    chat = endpoint(lambda model, body: _completion(model), _stream)
+    responses = endpoint(native.response_object, native.stream_response)
+    completions = endpoint(lambda model, body: native.text_completion(model), native.stream_completion)
 
     async def embeddings(request: web.Request) -> web.Response:
         item = await recorder.record(request)
@@ -70,6 +90,8 @@ def make_app(recorder: Recorder, *, azure: bool = False) -> web.Application:
     else:
         app.router.add_post("/v1/chat/completions", chat)
         app.router.add_post("/v1/embeddings", embeddings)
+        app.router.add_post("/v1/responses", responses)
+        app.router.add_post("/v1/completions", completions)
     return app
 
 

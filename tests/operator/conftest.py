@@ -1,10 +1,10 @@
-"""The operator with kmock and real gateway "pods": shared by the end-to-end operator tests."""
+"""Fixtures of the operator's end-to-end tests: fake gateway pods, the operator against kmock, and
+the operator with real gateway "pods" (``control_plane``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,44 @@ from asbru_operator.context import OperatorContext
 from asbru_operator.kubeapi import KubeApi
 from tests.gateway_server import RunningGateway
 from tests.kube_cluster import write_kubeconfig
-from tests.operator.test_operator_kmock import Cluster, register_crds, run_operator
+from tests.operator.kmock_cluster import Cluster, FakePods, OperatorThread, register_crds, serve_fake_pods
+
+
+@pytest.fixture
+async def fake_pods() -> AsyncIterator[FakePods]:
+    """Fake gateway pods' /readyz; the test sets what each pod answers."""
+    async for pods in serve_fake_pods():
+        yield pods
+
+
+@pytest.fixture
+async def cluster(kmock: kmock.KubernetesEmulator, fake_pods: FakePods) -> AsyncIterator[Cluster]:
+    """kmock with our CRDs, and the operator running against it until the test ends."""
+    register_crds(kmock)
+    url = str(kmock.url).rstrip("/")
+    ctx = OperatorContext(
+        api=KubeApi(url),
+        default_image="example.com/asbru:test",
+        pod_url=lambda pod: f"{fake_pods.url}/{pod['metadata']['name']}",
+    )
+    operator = OperatorThread(ctx)
+    async with aiohttp.ClientSession() as session:
+        test_side = Cluster(url, session)
+        test_side.operator = operator
+        try:
+            await operator.start()
+            yield test_side
+        finally:
+            await operator.stop()
+            await test_side.api.close()
 
 
 @pytest.fixture
 async def control_plane(
     kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Cluster, dict[str, RunningGateway]]]:
+    """kmock, the operator, and real gateways the test starts as pods (``pods``: name -> gateway),
+    their management APIs read for virtual keys' usage every 0.3 s."""
     register_crds(kmock)
     url = str(kmock.url).rstrip("/")
     monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", kmock)))
@@ -40,19 +71,16 @@ async def control_plane(
         pod_url=lambda pod: pods[pod["metadata"]["name"]].url if pod["metadata"]["name"] in pods else "",
         admin_url=admin_url,
     )
-    stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(target=run_operator, args=(ctx, stop, ready, 0.3), name="operator")
-    thread.start()
+    operator = OperatorThread(ctx, usage_interval_s=0.3)
     with contextlib.ExitStack() as stack:
         async with aiohttp.ClientSession() as session:
             cluster = Cluster(url, session)
+            cluster.operator = operator
             try:
-                assert await asyncio.to_thread(ready.wait, 10), "the operator did not start"
+                await operator.start()
                 yield cluster, pods
             finally:
-                stop.set()
-                await asyncio.to_thread(thread.join, 20)
+                await operator.stop()
                 await cluster.api.close()
                 # Gateways stop from a worker thread: this loop keeps serving kmock meanwhile.
                 await asyncio.to_thread(stack.close)
-    assert not thread.is_alive()

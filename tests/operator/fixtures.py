@@ -73,7 +73,7 @@ def plugin(name: str = "telemetry", **spec: Any) -> dict[str, Any]:
             "generation": 1,
             "resourceVersion": "1",
         },
-        "spec": {"type": "telemetry", "order": 10, "settings": {"sampleRate": 0.5}, **spec},
+        "spec": {"type": "telemetry", "order": 10, "settings": {"stream_timings": False}, **spec},
     }
 
 

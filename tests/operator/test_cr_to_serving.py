@@ -20,17 +20,16 @@ from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, ApiResource
 from tests.gateway_server import RunningGateway, run_gateway, served_model
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
-from tests.operator.test_operator_kmock import (
+from tests.operator.kmock_cluster import (
+    CONFIGMAPS,
     PODS,
+    ROUTES,
     SECRETS,
     Cluster,
     condition,
     eventually,
 )
 from tests.waiting import eventually as poll
-
-ROUTES = ApiResource("asbru.dev", "v1alpha1", "llmroutes")
-CONFIGMAPS = ApiResource("", "v1", "configmaps")
 
 
 def _route(model: str) -> dict[str, Any]:

@@ -1,177 +1,39 @@
-"""The operator end to end, in-process, against kmock's Kubernetes API emulator.
-
-kopf runs as a task against kmock's URL; the test creates custom resources and Secrets through
-the API (so watch events flow) and waits on observable state with timeouts, never fixed sleeps.
-Gateway pods are Pod objects created by the test; their /readyz is a local aiohttp app, reached
-through the operator's injectable pod-address function.
-"""
+"""The operator end to end, in-process, against kmock's Kubernetes API emulator (see ``kmock_cluster``)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import threading
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-import aiohttp.web
 import kmock
-import kopf
 import orjson
-import pytest
-import yaml
 
-from asbru_operator.context import MEMO_KEY, OperatorContext
-from asbru_operator.handlers import build_registry
-from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, ApiResource, KubeApi
+from asbru_operator.crdgen.definitions import KINDS
+from asbru_operator.kubeapi import GATEWAYS, PROVIDERS
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
-
-CRDS = Path(__file__).parents[2] / "crds"
-CONFIGMAPS = ApiResource("", "v1", "configmaps")
-SECRETS = ApiResource("", "v1", "secrets")
-DEPLOYMENTS = ApiResource("apps", "v1", "deployments")
-PODS = ApiResource("", "v1", "pods")
-
-
-def register_crds(server: kmock.KubernetesEmulator) -> None:
-    """Make kmock's discovery know the builtin kinds and our CRDs (as generated)."""
-    with warnings.catch_warnings():  # kmock 0.8 uses importlib.resources.read_binary (deprecated)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        server.resources.load_bundled()
-    for path in sorted(CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        names, version = crd["spec"]["names"], crd["spec"]["versions"][0]
-        server.resources[f"{crd['spec']['group']}/{version['name']}/{names['plural']}"] = kmock.ResourceInfo(
-            kind=names["kind"],
-            singular=names["singular"],
-            namespaced=True,
-            verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
-            shortnames=set(names["shortNames"]),
-            categories=set(names["categories"]),
-            subresources=set(version["subresources"]),
-        )
+from tests.operator.kmock_cluster import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    PLUGINS,
+    PODS,
+    ROLE_BINDINGS,
+    ROUTES,
+    SECRETS,
+    Cluster,
+    FakePods,
+    RolesFirst,
+    condition,
+    condition_with,
+    eventually,
+)
 
 
-class Cluster:
-    """Test-side access: create/patch/delete through HTTP, read through the operator's own client."""
-
-    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
-        self.url, self.session, self.api = url, session, KubeApi(url)
-
-    async def create(self, resource: ApiResource, body: Mapping[str, Any]) -> None:
-        async with self.session.post(self.url + resource.path(NS), data=orjson.dumps(body)) as response:
-            assert response.status < 300, await response.text()
-
-    async def patch(self, resource: ApiResource, name: str, patch: Mapping[str, Any]) -> None:
-        headers = {"Content-Type": "application/merge-patch+json"}
-        url = self.url + resource.path(NS, name)
-        async with self.session.patch(url, data=orjson.dumps(patch), headers=headers) as response:
-            assert response.status < 300, await response.text()
-
-    async def get(self, resource: ApiResource, name: str) -> dict[str, Any] | None:
-        return await self.api.get(resource, NS, name)
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], within_s: float = 15.0) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail after ``within_s`` seconds."""
-    async with asyncio.timeout(within_s):
-        while True:
-            value = await probe()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-
-
-def condition(body: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
-    for cond in ((body or {}).get("status") or {}).get("conditions") or []:
-        if cond["type"] == kind:
-            return dict(cond)
-    return {}
-
-
-@pytest.fixture
-async def readyz() -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """A fake gateway /readyz per pod name; the test sets which revision each pod serves."""
-    served: dict[str, str] = {}
-
-    async def handle(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        revision = served.get(request.match_info["pod"])
-        if revision is None:
-            return aiohttp.web.json_response({"status": "starting"}, status=503)
-        return aiohttp.web.json_response({"status": "ready", "revision": revision})
-
-    app = aiohttp.web.Application()
-    app.router.add_get("/{pod}/readyz", handle)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}", served
-    await runner.cleanup()
-
-
-def run_operator(
-    ctx: OperatorContext, stop: threading.Event, ready: threading.Event, usage_interval_s: float = 10.0
-) -> None:
-    """The operator in its own thread and event loop, as kopf's own KopfRunner does: at exit kopf
-    cancels every task it did not start with, which would include pytest's fixture teardown."""
-    settings = kopf.OperatorSettings()
-    # kmock 0.8 cannot serve the cluster-scoped /api/v1/namespaces (its path parser takes it for a
-    # namespace prefix), so kopf's namespace/CRD scanning is off; the namespace is given exactly.
-    settings.scanning.disabled = True
-    asyncio.run(
-        kopf.operator(
-            registry=build_registry(probe_interval_s=0.2, usage_interval_s=usage_interval_s),
-            settings=settings,
-            standalone=True,
-            namespaces=[NS],
-            memo=kopf.Memo({MEMO_KEY: ctx}),
-            stop_flag=stop,
-            ready_flag=ready,
-        )
-    )
-
-
-@pytest.fixture
-async def cluster(
-    kmock: kmock.KubernetesEmulator, readyz: tuple[str, dict[str, str]]
-) -> AsyncIterator[Cluster]:
-    """kmock with our CRDs, and the operator running against it until the test ends."""
-    register_crds(kmock)
-    base, _ = readyz
-    url = str(kmock.url).rstrip("/")
-    ctx = OperatorContext(
-        api=KubeApi(url),
-        default_image="example.com/asbru:test",
-        pod_url=lambda pod: f"{base}/{pod['metadata']['name']}",
-    )
-    stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(target=run_operator, args=(ctx, stop, ready), name="operator")
-    thread.start()
-    async with aiohttp.ClientSession() as session:
-        test_side = Cluster(url, session)
-        try:
-            assert await asyncio.to_thread(ready.wait, 10), "the operator did not start"
-            yield test_side
-        finally:
-            stop.set()
-            await asyncio.to_thread(thread.join, 20)
-            await test_side.api.close()
-    assert not thread.is_alive(), "the operator did not stop"
-
-
-async def test_gateway_renders_owned_objects_and_status(
-    cluster: Cluster, readyz: tuple[str, dict[str, str]]
-) -> None:
-    _, served = readyz
+async def test_gateway_renders_owned_objects_and_status(cluster: Cluster, fake_pods: FakePods) -> None:
     await cluster.create(SECRETS, fixtures.secret(**{"api-key": "sk-one"}))
     await cluster.create(PROVIDERS, fixtures.provider())
-    await cluster.create(ApiResource("asbru.dev", "v1alpha1", "llmroutes"), fixtures.route())
+    await cluster.create(ROUTES, fixtures.route())
     await cluster.create(GATEWAYS, fixtures.gateway(replicas=1))
 
     config_map = await eventually(lambda: cluster.get(CONFIGMAPS, "gw-config"))
@@ -196,7 +58,7 @@ async def test_gateway_renders_owned_objects_and_status(
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     pod = {"metadata": {"name": "gw-abc", "namespace": NS, "labels": labels}, "status": {"phase": "Running"}}
     await cluster.create(PODS, pod)
-    served["gw-abc"] = revision
+    fake_pods.served["gw-abc"] = revision
 
     async def programmed() -> dict[str, Any] | None:
         body = await cluster.get(GATEWAYS, "gw")
@@ -243,19 +105,117 @@ async def test_missing_secret_reports_and_recovers(cluster: Cluster) -> None:
     assert cond["reason"] == "SecretNotFound"
     assert "late-keys" in cond["message"]
     provider_cond = await eventually(
-        lambda: _condition_with(cluster, PROVIDERS, "openai", "ResolvedRefs", "False")
+        lambda: condition_with(cluster, PROVIDERS, "openai", "ResolvedRefs", "False")
     )
     assert "late-keys" in provider_cond["message"]
-    assert await cluster.get(CONFIGMAPS, "gw-config") is None
+    assert await served_providers(cluster) == []  # the rest of the config is served meanwhile
 
     await cluster.create(SECRETS, fixtures.secret("late-keys", **{"api-key": "sk-late"}))
-    await eventually(lambda: _condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "True"))
-    assert await cluster.get(CONFIGMAPS, "gw-config") is not None
-    await eventually(lambda: _condition_with(cluster, PROVIDERS, "openai", "ResolvedRefs", "True"))
+    await eventually(lambda: condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "True"))
+    assert await served_providers(cluster) == ["openai"]
+    await eventually(lambda: condition_with(cluster, PROVIDERS, "openai", "ResolvedRefs", "True"))
 
 
-async def _condition_with(
-    cluster: Cluster, resource: ApiResource, name: str, kind: str, value: str
-) -> dict[str, Any] | None:
-    cond = condition(await cluster.get(resource, name), kind)
-    return cond if cond.get("status") == value else None
+async def served_providers(cluster: Cluster) -> list[str]:
+    config_map = await eventually(lambda: cluster.get(CONFIGMAPS, "gw-config"))
+    return [p["name"] for p in orjson.loads(config_map["data"]["config.json"])["providers"]]
+
+
+async def served_routes(cluster: Cluster) -> dict[str, list[str]]:
+    """Route name -> its targets' models, as the gateway's ConfigMap has them."""
+    config_map = await eventually(lambda: cluster.get(CONFIGMAPS, "gw-config"))
+    routes = orjson.loads(config_map["data"]["config.json"])["routes"]
+    return {r["name"]: [t["model"] for t in r["targets"]] for r in routes}
+
+
+async def test_broken_members_are_marked_on_their_own_cr_and_do_not_freeze_the_others(
+    cluster: Cluster,
+) -> None:
+    """One provider without its Secret, one route naming an unknown provider: the rest renders and
+    keeps updating; each broken resource says why in one line."""
+    await cluster.create(SECRETS, fixtures.secret(**{"api-key": "sk-one"}))
+    await cluster.create(PROVIDERS, fixtures.provider())
+    await cluster.create(PROVIDERS, fixtures.provider("lost", secret="lost-keys"))
+    await cluster.create(ROUTES, fixtures.route("chat"))
+    await cluster.create(ROUTES, fixtures.route("stray", provider_name="nope"))
+    await cluster.create(GATEWAYS, fixtures.gateway())
+
+    async def chat_serves(model: str) -> bool:
+        return (await served_routes(cluster)).get("chat") == [model]
+
+    await eventually(lambda: chat_serves("gpt-4o"))
+    await cluster.patch(ROUTES, "chat", {"spec": {"targets": [{"provider": "openai", "model": "gpt-4.1"}]}})
+    await eventually(lambda: chat_serves("gpt-4.1"))  # updates still flow
+    assert await served_providers(cluster) == ["openai"]
+    assert set(await served_routes(cluster)) == {"chat"}
+
+    lost = await eventually(lambda: condition_with(cluster, PROVIDERS, "lost", "ResolvedRefs", "False"))
+    assert (lost["reason"], lost["message"]) == (
+        "SecretNotFound",
+        "Secret 'lost-keys' not found (key 'primary')",
+    )
+    stray = await eventually(lambda: condition_with(cluster, ROUTES, "stray", "ResolvedRefs", "False"))
+    assert (stray["reason"], stray["message"]) == ("ProviderNotFound", "LLMProvider 'nope' not found")
+    await eventually(lambda: condition_with(cluster, ROUTES, "chat", "Ready", "True"))
+    gateway = await eventually(lambda: condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "False"))
+    assert gateway["message"].startswith("left out of the config (the rest is served): LLMProvider 'lost'")
+    assert "LLMRoute 'stray'" in gateway["message"]
+
+
+async def test_what_pods_would_refuse_is_not_accepted(cluster: Cluster) -> None:
+    """An unknown provider type, a plugin settings typo: Accepted=False with the gateway's reason."""
+    await cluster.create(PROVIDERS, fixtures.provider(type="openia", keys=[]))
+    await cluster.create(PLUGINS, fixtures.plugin(settings={"stream_timing": False}))
+    provider = await eventually(lambda: condition_with(cluster, PROVIDERS, "openai", "Accepted", "False"))
+    assert provider["reason"] == "UnknownType"
+    assert provider["message"].startswith("type 'openia' is not a provider type the gateway knows (known: ")
+    plugin = await eventually(lambda: condition_with(cluster, PLUGINS, "telemetry", "Accepted", "False"))
+    assert plugin["reason"] == "InvalidSettings"
+    assert plugin["message"] == "settings.stream_timing: Extra inputs are not permitted"
+
+
+async def test_an_invalid_spec_is_reported_in_one_readable_line(cluster: Cluster) -> None:
+    """The API server's schema catches most of this; what it lets through is not a pydantic dump."""
+    await cluster.create(ROUTES, fixtures.route("r", targets=[{"provider": "openai"}], surprise=1))
+    route = await eventually(lambda: condition_with(cluster, ROUTES, "r", "Accepted", "False"))
+    assert route["message"] == "targets.0.model: Field required; surprise: Extra inputs are not permitted"
+
+
+async def test_a_new_gateway_gets_its_role_binding_and_status_at_once(
+    kmock: kmock.KubernetesEmulator, cluster: Cluster
+) -> None:
+    """The API server refuses a RoleBinding before its Role; the operator must not race them (kopf's
+    retry after an error would leave the gateway without RoleBinding and status for a minute)."""
+    roles = RolesFirst(kmock)
+    await cluster.create(SECRETS, fixtures.secret(**{"api-key": "sk-one"}))
+    await cluster.create(PROVIDERS, fixtures.provider())
+    await cluster.create(GATEWAYS, fixtures.gateway())
+
+    await eventually(lambda: condition_with(cluster, GATEWAYS, "gw", "ResolvedRefs", "True"), within_s=5)
+    assert await cluster.get(ROLE_BINDINGS, "gw") is not None
+    assert roles.refused == []
+    assert roles.written == {"gw"}
+
+
+def printer_column(kind: str, column: str, body: Mapping[str, Any]) -> Any:
+    """What ``kubectl get`` shows in ``column`` for ``body`` (simple ``.a.b`` JSONPaths only)."""
+    crd = next(k for k in KINDS if k.kind == kind)
+    path = next(c["jsonPath"] for c in crd.columns if c["name"] == column)
+    value: Any = body
+    for part in path.lstrip(".").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+async def test_the_route_model_column_shows_the_name_clients_call(cluster: Cluster) -> None:
+    """As in examples/quickstart.yaml: no spec.model, so clients call the route's own name."""
+    await cluster.create(SECRETS, fixtures.secret(**{"api-key": "sk-one"}))
+    await cluster.create(PROVIDERS, fixtures.provider())
+    await cluster.create(ROUTES, fixtures.route("chat"))
+    await cluster.create(ROUTES, fixtures.route("big", model="meta/llama-3:70b"))
+
+    async def shown(name: str) -> Any:
+        return printer_column("LLMRoute", "Model", await cluster.get(ROUTES, name) or {})
+
+    assert await eventually(lambda: shown("chat")) == "chat"
+    assert await eventually(lambda: shown("big")) == "meta/llama-3:70b"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from asbru_gateway.governance.keys import key_hash, parse_hash
-from asbru_operator.render.config import RenderError, Sources, UnresolvedRefsError, render_config
+from asbru_operator.render.config import GatewayRefsError, Problem, RenderError, Sources, render_config
 from asbru_operator.render.key_status import degraded_check, key_checks, usage_columns
 from tests.operator import fixtures
 
@@ -53,15 +53,66 @@ def test_keys_are_ignored_until_the_gateway_opts_in() -> None:
     assert render_config(sources(fixtures.gateway(), key())).config.governance is None
 
 
-def test_a_missing_key_secret_is_an_unresolved_ref() -> None:
-    with pytest.raises(UnresolvedRefsError) as caught:
-        render_config(sources(fixtures.gateway(governance=GOVERNANCE), key("carol")))
-    assert "Secret 'carol-virtual-key' not found (LLMVirtualKey 'carol')" in str(caught.value)
+def test_a_key_with_a_problem_is_left_out_and_the_others_served() -> None:
+    """A missing Secret, an unknown or invalid team: that key alone is left out (so refused: fail
+    closed), and says why; the gateway's other keys keep updating."""
+    bad_team = {"kind": "LLMTeam", "metadata": {"name": "ops"}, "spec": {"budgets": [{"period": "day"}]}}
+    rendered = render_config(
+        sources(
+            fixtures.gateway(governance=GOVERNANCE),
+            key(),
+            key("carol"),
+            key("bob", team="eng"),
+            key("dave", team="ops", secretRef={"name": "alice-virtual-key", "key": "key"}),
+            key("erin", budgets=[{"period": "fortnight", "usd": 1}]),
+            teams=[bad_team],
+        )
+    )
+    governance = rendered.config.governance
+    assert governance is not None and [k.name for k in governance.virtual_keys] == ["alice"]
+    reasons = {problem.name: problem.reason for problem in rendered.left_out}
+    assert reasons == {
+        "carol": "SecretNotFound",
+        "bob": "TeamNotFound",
+        "dave": "TeamNotServed",
+        "erin": "Invalid",
+    }
+    carol = next(p for p in rendered.left_out if p.name == "carol")
+    assert carol == Problem(
+        "LLMVirtualKey",
+        "carol",
+        "SecretNotFound",
+        "Secret 'carol-virtual-key' not found (LLMVirtualKey 'carol')",
+        unresolved=True,
+    )
+    assert all("sk-asbru" not in p.message for p in rendered.left_out)
 
 
-def test_an_unknown_team_is_invalid() -> None:
-    with pytest.raises(RenderError, match="LLMTeam 'eng' not found"):
-        render_config(sources(fixtures.gateway(governance=GOVERNANCE), key(team="eng")))
+def test_a_missing_redis_password_keeps_the_last_config() -> None:
+    """Without its Redis password governance cannot count across replicas, and leaving governance
+    out would open the gateway: nothing is rendered until the Secret exists."""
+    governance = {
+        **GOVERNANCE,
+        "redis": {"url": "redis://r:6379/0", "passwordSecretRef": {"name": "redis", "key": "pw"}},
+    }
+    with pytest.raises(GatewayRefsError, match="Secret 'redis' not found") as caught:
+        render_config(sources(fixtures.gateway(governance=governance), key()))
+    assert caught.value.reason == "SecretNotFound"
+
+
+def test_an_invalid_governance_spec_is_invalid() -> None:
+    governance = {**GOVERNANCE, "prices": [{"model": "x", "inputPerMtok": -1, "outputPerMtok": 1}]}
+    with pytest.raises(RenderError):
+        render_config(sources(fixtures.gateway(governance=governance), key()))
+
+
+def test_governance_is_left_out_for_pods_of_an_older_schema() -> None:
+    """Pods that read only an older config schema get the config without governance (the compat
+    rule); the gateway says so (Degraded=SchemaTooOld) until every pod reads it."""
+    rendered = render_config(sources(fixtures.gateway(governance=GOVERNANCE), key()), schema_minor=2)
+    assert rendered.config.governance is None and rendered.config.schema_minor == 2
+    check = degraded_check({"replicas": 1, "governance": {}}, rendered.config.schema_minor)
+    assert check.ok is True and check.reason == "SchemaTooOld"
 
 
 def test_teams_redis_password_and_user_secret() -> None:

@@ -12,6 +12,7 @@ from asbru_operator.crd_models.gateway import LLMGatewaySpec
 from asbru_operator.render.config import RenderedConfig, Sources, render_config
 from asbru_operator.render.names import GatewayRef
 from asbru_operator.render.objects import (
+    DEPENDS_ON,
     build_config_map,
     build_config_pair,
     build_deployment,
@@ -41,7 +42,8 @@ def rendered(
 
 def all_objects(secret_value: str = "sk-one", **gateway_spec: Any) -> list[dict[str, Any]]:
     ref, spec, result = rendered(secret_value, **gateway_spec)
-    return build_config_pair(ref, result) + build_infrastructure(ref, spec, default_image=IMAGE)
+    waves = build_infrastructure(ref, spec, default_image=IMAGE)
+    return build_config_pair(ref, result) + [obj for wave in waves for obj in wave]
 
 
 def test_config_map_holds_references_and_revision() -> None:
@@ -161,3 +163,23 @@ def test_private_registry_pull_secrets_reach_the_pod() -> None:
     ref, spec, _ = rendered(pod={"imagePullSecrets": ["regcred"]})
     pod = build_deployment(ref, spec, default_image=IMAGE)["spec"]["template"]["spec"]
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_infrastructure_is_written_after_what_it_depends_on() -> None:
+    """A real API server refuses a RoleBinding before its Role; pods need their ServiceAccount and
+    RoleBinding: each wave holds only objects whose dependencies earlier waves wrote."""
+    ref, spec, _ = rendered()
+    waves = build_infrastructure(ref, spec, default_image=IMAGE)
+    wave_of = {obj["kind"]: index for index, wave in enumerate(waves) for obj in wave}
+    assert set(wave_of) == {
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "Deployment",
+        "PodDisruptionBudget",
+    }
+    for kind, needs in DEPENDS_ON.items():
+        assert all(wave_of[need] < wave_of[kind] for need in needs), kind
+    assert wave_of["Role"] < wave_of["RoleBinding"] < wave_of["Deployment"]
+    assert wave_of["ServiceAccount"] == wave_of["Service"] == 0  # independent objects go at once

@@ -18,7 +18,7 @@ from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, TEAMS, VIRTUAL_KEYS, Api
 from tests.gateway_server import RunningGateway, run_gateway
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
-from tests.operator.test_operator_kmock import PODS, SECRETS, Cluster, condition, eventually
+from tests.operator.kmock_cluster import PODS, SECRETS, Cluster, condition, eventually
 
 ROUTES = ApiResource("asbru.dev", "v1alpha1", "llmroutes")
 CONFIGMAPS = ApiResource("", "v1", "configmaps")

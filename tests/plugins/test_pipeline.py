@@ -350,3 +350,20 @@ def test_stream_timings_reach_the_telemetry_histograms() -> None:
         wait_until(counted, "stream timings recorded")
         metrics = client.get("/metrics").text
     assert f"asbru_inter_token_latency_seconds_count{{{labels}}} 1.0" in metrics
+
+
+def test_a_replayed_stream_is_rendered_in_the_callers_dialect() -> None:
+    """A cache hit on a stream request replays as a stream in the caller's own dialect."""
+    import anthropic  # noqa: PLC0415 - only this test speaks Anthropic
+
+    with (
+        run_gateway(echo_config(plugin("cache", pre="replay"))) as gateway,
+        anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key="x", max_retries=0) as client,
+        client.messages.stream(
+            model="echo/x", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "cached answer"
+    assert final.stop_reason == "end_turn"

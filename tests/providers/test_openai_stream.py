@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
+from asbru_gateway.core.usage import Usage
 from asbru_gateway.dialects.base import core_chunks
-from asbru_gateway.providers.openai.translator import OpenAIStreamDecoder
+from asbru_gateway.errors import UpstreamProtocolError
+from asbru_gateway.providers.openai.translator import OpenAIStreamDecoder, usage_of
 
 DELTA = b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
 USAGE = b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}\n\n'
@@ -54,3 +57,28 @@ def test_a_whole_answer_in_one_read_passes_through_and_ends_the_stream() -> None
     decoder = OpenAIStreamDecoder()
     assert decoder.feed(DELTA + DELTA + DONE) == [DELTA + DELTA + DONE]
     assert decoder.done
+
+
+def test_usage_of_a_large_body_is_read_from_its_tail_without_parsing_it_whole() -> None:
+    content = "x" * (2 * 1024 * 1024)
+    body = orjson.dumps(
+        {
+            "id": "chatcmpl-big",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+            "usage": {
+                "prompt_tokens": 5,
+                "completion_tokens": 7,
+                "prompt_tokens_details": {"cached_tokens": 1},
+            },
+            "system_fingerprint": "fp",
+        }
+    )
+    assert usage_of(body) == Usage(5, 7)
+    assert usage_of(body.replace(b'"usage"', b'"other"')) is None
+    with pytest.raises(UpstreamProtocolError):
+        usage_of(b"<html>" + body[:-1])
+
+
+def test_a_small_body_is_still_parsed_whole() -> None:
+    with pytest.raises(UpstreamProtocolError):
+        usage_of(b'{"id": "x", "choices": [')

@@ -177,7 +177,8 @@ def test_invalid_config_is_rejected_and_the_last_good_one_keeps_serving(
     assert gateway.app.gateway.current is before
     with httpx.Client(base_url=gateway.url) as client:
         ready = client.get("/readyz").json()
-        assert ready == {"status": "ready", "revision": before.revision}
+        assert (ready["status"], ready["revision"]) == ("ready", before.revision)
+        assert expected in ready["rejected"]["reason"]  # which revision was refused, and why
         response = client.post(
             "/v1/chat/completions",
             json={"model": "gen-0", "messages": [{"role": "user", "content": "still here"}]},

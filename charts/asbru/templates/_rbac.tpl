@@ -3,14 +3,14 @@ The operator's permissions, exactly those listed in operator/asbru_operator/RBAC
 used by the code). Owned objects are garbage-collected through ownerReferences: no delete verbs.
 */}}
 {{- define "asbru.operatorNamespacedRules" -}}
-# The custom resources: kopf watches them and patches finalizers/annotations; the operator reads
-# them fresh when rendering.
+# The custom resources: kopf watches them and patches its annotations (and removes the finalizer
+# older operators put on gateways; this one sets none); the operator reads them fresh when rendering.
 - apiGroups: ["asbru.dev"]
-  resources: ["llmgateways", "llmproviders", "llmroutes", "llmplugins", "llmvirtualkeys", "llmteams"]
+  resources: ["llmgateways", "llmproviders", "llmroutes", "llmplugins", "llmmcpservers", "llmvirtualkeys", "llmteams"]
   verbs: ["get", "list", "watch", "patch"]
 # Conditions, revision, N/M programmed, scale view.
 - apiGroups: ["asbru.dev"]
-  resources: ["llmgateways/status", "llmproviders/status", "llmroutes/status", "llmplugins/status", "llmvirtualkeys/status", "llmteams/status"]
+  resources: ["llmgateways/status", "llmproviders/status", "llmroutes/status", "llmplugins/status", "llmmcpservers/status", "llmvirtualkeys/status", "llmteams/status"]
   verbs: ["get", "patch"]
 # Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
 - apiGroups: ["asbru.dev"]

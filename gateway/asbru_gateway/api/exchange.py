@@ -32,6 +32,7 @@ INTERNAL = GatewayError("internal error in the gateway; see its log for the requ
 NOT_READY = GatewayError(
     "gateway has no config applied yet", status=503, type="server_error", code="not_ready", retry_after=1
 )
+_FAILED = Outcome(500, error=INTERNAL)
 CLIENT_GONE = GatewayError(
     "client closed the request", status=499, type="invalid_request_error", code="client_closed_request"
 )
@@ -57,20 +58,20 @@ async def serve(
         body = await read_body(scope, receive, snapshot.config.server.max_body_bytes)
         request = dialect.parse(
             Incoming(
-                request_id=request_id.decode(),
-                endpoint=mount.endpoint,
-                body=body,
-                headers=scope["headers"],
-                query=scope.get("query_string", b""),
-                path_model=path_model,
-                family=mount.family,
+                request_id.decode(),
+                mount.endpoint,
+                body,
+                scope["headers"],
+                scope.get("query_string", b""),
+                path_model,
+                mount.family,
             )
         )
     except GatewayError as error:
         await send_error(send, dialect, error, request_id)
         return
     snapshot.active += 1
-    outcome, reached = Outcome(500, error=INTERNAL), 0
+    outcome, reached = _FAILED, 0
     try:
         outcome, reached = await _answer(snapshot, dialect, request, (receive, send, request_id), disconnects)
     except Exception:
@@ -78,7 +79,12 @@ async def serve(
         if not request.response_started:
             await send_error(send, dialect, INTERNAL, request_id)
     finally:
-        await engine.complete(snapshot, request, outcome, reached)
+        pipeline = snapshot.pipeline
+        try:
+            if pipeline.has_complete_hooks:  # after the last byte: see the module docstring
+                await pipeline.complete(request, outcome, reached)
+        finally:
+            snapshot.leave()
 
 
 async def _answer(

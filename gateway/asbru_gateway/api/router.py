@@ -9,18 +9,26 @@ OpenAI error shape (or the dialect's, under a dialect's prefix).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from urllib.parse import unquote
 
+import orjson
+import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asbru_gateway.api import exchange
 from asbru_gateway.api.disconnect import DisconnectSweeper
-from asbru_gateway.api.responses import send_body, send_error, send_json
+from asbru_gateway.api.mcp_endpoint import PREFIX as MCP_PREFIX
+from asbru_gateway.api.mcp_endpoint import McpEndpoints
+from asbru_gateway.api.responses import send_body, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
+from asbru_gateway.config.model import SCHEMA_MINOR, SCHEMA_VERSION
+from asbru_gateway.core.request import OPERATIONS
 from asbru_gateway.dialects import registry
-from asbru_gateway.dialects.base import MODEL, MODELS, ModelLookup
+from asbru_gateway.dialects.base import MODELS, Dialect, ModelLookup
 from asbru_gateway.dialects.registry import Mount
 from asbru_gateway.errors import GatewayError, ModelNotFoundError, RouteNotFoundError
 from asbru_gateway.observability.metrics import REGISTRY
@@ -28,6 +36,7 @@ from asbru_gateway.runtime.gateway import Gateway
 from asbru_gateway.runtime.model_list import find_model, model_list
 
 Handler = Callable[[Scope, Receive, Send, bytes], Awaitable[None]]
+_LLM_OPERATIONS = frozenset(OPERATIONS)
 MAX_REQUEST_ID = 128
 MODEL_PREFIX = "/models/"
 
@@ -36,11 +45,16 @@ class ApiRouter:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.disconnects = DisconnectSweeper()
+        self.mcp = McpEndpoints(gateway)
         self._internal: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): self._healthz,
             ("GET", "/health"): self._healthz,  # Bifrost's health path
             ("GET", "/readyz"): self._readyz,
             ("GET", "/metrics"): self._metrics,
+            ("GET", "/openapi.json"): self._openapi,
+            ("POST", "/v1/mcp/tool/execute"): self.mcp.execute,
+            ("GET", "/v1/mcp/servers"): self.mcp.servers,
+            ("GET", "/readyz/mcp"): self.mcp.readiness,
         }
         self._mounts: dict[tuple[str, str], list[Mount]] = {}
         self._model_paths: dict[tuple[str, str, str], Mount] = {}
@@ -60,53 +74,51 @@ class ApiRouter:
                         key = (endpoint.method, root.path + endpoint.path)
                         self._mounts.setdefault(key, []).append(mount)
         self._paths = {path for _, path in (*self._internal, *self._mounts)}
+        self._prefixes = sorted(
+            ((root.path + "/", root.dialects[0]) for root in registry.roots() if root.path and root.dialects),
+            key=lambda item: -len(item[0]),
+        )
+        """Longest prefix first: the dialect an unknown path under a dialect's prefix answers in."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id(scope)
         method, path = scope["method"], scope["path"]
+        path_model = None
         mounts = self._mounts.get((method, path))
         if mounts is not None:
-            await self._serve(mounts, scope, receive, send, request_id=request_id, path_model=None)
-            return
-        handler = self._internal.get((method, path))
-        if handler is not None:
-            await handler(scope, receive, send, request_id)
-            return
-        found = self._dynamic(method, path)
-        if found is not None:
-            await self._serve([found[0]], scope, receive, send, request_id=request_id, path_model=found[1])
-        elif path in self._paths:
-            await self._method_not_allowed(scope, send, request_id)
+            mount = mounts[0] if len(mounts) == 1 else _disambiguate(mounts, scope)
         else:
-            await send_error(send, RouteNotFoundError(f"no route for {_shown(path)}"), request_id)
-
-    async def _serve(
-        self,
-        mounts: list[Mount],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        *,
-        request_id: bytes,
-        path_model: str | None,
-    ) -> None:
-        mount = mounts[0] if len(mounts) == 1 else _disambiguate(mounts, scope)
-        if mount.endpoint.operation == MODELS:
+            handler = self._internal.get((method, path))
+            if handler is not None:
+                await handler(scope, receive, send, request_id)
+                return
+            if path.startswith(MCP_PREFIX) and (len(path) == len(MCP_PREFIX) or path[len(MCP_PREFIX)] == "/"):
+                await self.mcp.serve(scope, receive, send, request_id)
+                return
+            found = self._dynamic(method, path)
+            if found is None:
+                if path in self._paths:
+                    await self._method_not_allowed(scope, send, request_id)
+                else:
+                    await self._not_found(path, send, request_id)
+                return
+            mount, path_model = found
+        operation = mount.endpoint.operation
+        if operation in _LLM_OPERATIONS:
+            await exchange.serve(
+                self.gateway,
+                mount,
+                scope,
+                receive,
+                send,
+                request_id=request_id,
+                path_model=path_model,
+                disconnects=self.disconnects,
+            )
+        elif operation == MODELS:
             await self._models(mount, send, request_id)
-            return
-        if mount.endpoint.operation == MODEL:
+        else:
             await self._model(mount, send, request_id, path_model or "")
-            return
-        await exchange.serve(
-            self.gateway,
-            mount,
-            scope,
-            receive,
-            send,
-            request_id=request_id,
-            path_model=path_model,
-            disconnects=self.disconnects,
-        )
 
     def _dynamic(self, method: str, path: str) -> tuple[Mount, str] | None:
         """A model-in-path endpoint, or an Azure-style deployment path.
@@ -130,10 +142,21 @@ class ApiRouter:
                 return mount, path[root_end:]
         for root in registry.AZURE_DEPLOYMENT_ROOTS:
             if path.startswith(root):
-                deployment, slash, rest = path[len(root) :].partition("/")
-                mounts = self._mounts.get((method, "/openai/" + rest)) if slash and deployment else None
-                if mounts:
-                    return mounts[0], unquote(deployment)
+                return self._deployment(method, path[len(root) :])
+        return None
+
+    def _deployment(self, method: str, tail: str) -> tuple[Mount, str] | None:
+        """``{deployment}/{endpoint}``: the shortest deployment that leaves a served endpoint.
+
+        The Azure SDK puts the model in the path unencoded, so ``provider/model`` names arrive with
+        their slash (``openai/gpt-4o/chat/completions``).
+        """
+        slash = tail.find("/")
+        while slash > 0:
+            mounts = self._mounts.get((method, "/openai" + tail[slash:]))
+            if mounts:
+                return mounts[0], unquote(tail[:slash])
+            slash = tail.find("/", slash + 1)
         return None
 
     async def _method_not_allowed(self, scope: Scope, send: Send, request_id: bytes) -> None:
@@ -145,9 +168,21 @@ class ApiRouter:
             type="invalid_request_error",
             code="method_not_allowed",
         )
-        await send_body(
-            send, 405, error.to_body(), request_id, headers=[(b"allow", ", ".join(allowed).encode())]
-        )
+        status, body = self._dialect_of(path).error(error, request_id.decode())
+        await send_body(send, status, body, request_id, headers=[(b"allow", ", ".join(allowed).encode())])
+
+    async def _not_found(self, path: str, send: Send, request_id: bytes) -> None:
+        error = RouteNotFoundError(f"no route for {_shown(path)}")
+        status, body = self._dialect_of(path).error(error, request_id.decode())
+        await send_body(send, status, body, request_id)
+
+    def _dialect_of(self, path: str) -> Dialect:
+        """The dialect whose prefix ``path`` is under (``/anthropic/...``, ``/genai/...``), for errors
+        in the shape its SDK reads; OpenAI's elsewhere."""
+        for prefix, dialect in self._prefixes:
+            if path.startswith(prefix):
+                return dialect
+        return registry.OPENAI_DIALECTS[0]
 
     async def _models(self, mount: Mount, send: Send, request_id: bytes) -> None:
         snapshot = self.gateway.current
@@ -165,24 +200,38 @@ class ApiRouter:
             return
         await send_body(send, 200, dialect.model(found), request_id)
 
+    async def _openapi(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
+        await send_body(send, 200, openapi_document(), request_id)
+
     async def _healthz(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         await send_json(send, 200, {"status": "ok"}, request_id)
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
+        """Ready or not, the served revision, the config schema this gateway reads (the operator
+        writes the oldest its pods accept), and the last revision it refused and why."""
         gateway = self.gateway
         snapshot = gateway.current
-        if gateway.ready and snapshot is not None:
-            await send_json(send, 200, {"status": "ready", "revision": snapshot.revision}, request_id)
-        else:
-            status = "draining" if gateway.draining else "starting"
-            await send_json(
-                send, 503, {"status": status, "revision": snapshot.revision if snapshot else None}, request_id
-            )
+        body: dict[str, object] = {
+            "status": "ready" if gateway.ready else "draining" if gateway.draining else "starting",
+            "revision": snapshot.revision if snapshot else None,
+            "schema": {"version": SCHEMA_VERSION, "minor": SCHEMA_MINOR},
+        }
+        if gateway.last_rejected is not None:
+            rejected = gateway.last_rejected
+            body["rejected"] = {"revision": rejected.revision, "reason": rejected.reason}
+        await send_json(send, 200 if gateway.ready and snapshot is not None else 503, body, request_id)
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         await send_body(
             send, 200, generate_latest(REGISTRY), request_id, content_type=CONTENT_TYPE_LATEST.encode()
         )
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """The client API's OpenAPI document (``api/openapi.yaml``), as JSON, loaded once."""
+    text = resources.files("asbru_gateway.api").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return orjson.dumps(yaml.safe_load(text))
 
 
 def _disambiguate(mounts: list[Mount], scope: Scope) -> Mount:

@@ -30,12 +30,22 @@ log = logging.getLogger(__name__)
 logging.getLogger("watchfiles.main").setLevel(logging.WARNING)
 
 ApplyConfig = Callable[[GatewayConfig], Awaitable[object]]
+RejectConfig = Callable[[str, str | None], None]
+"""Told of a file that does not load (it never reached ``apply``): reason, and no revision."""
 
 
 class FileConfigSource:
-    def __init__(self, path: str | Path, apply: ApplyConfig, *, watch: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        apply: ApplyConfig,
+        *,
+        watch: bool = True,
+        on_reject: RejectConfig | None = None,
+    ) -> None:
         self.path = Path(path).resolve()
         self._apply = apply
+        self._on_reject = on_reject
         self._watch = watch
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -61,8 +71,15 @@ class FileConfigSource:
         """Load and apply the file now; False (and ``last_error``) if it was rejected."""
         try:
             config = load_config_file(self.path)
-            await self._apply(config)
         except ConfigError as error:
+            self.last_error = error.message
+            log.error("config %s rejected, keeping the last good one: %s", self.path, error.message)
+            if self._on_reject is not None:
+                self._on_reject(error.message, None)  # it never reached apply: counted there
+            return False
+        try:
+            await self._apply(config)
+        except ConfigError as error:  # apply counted it and recorded why
             self.last_error = error.message
             log.error("config %s rejected, keeping the last good one: %s", self.path, error.message)
             return False

@@ -12,7 +12,8 @@ What it promises the caller (``on_config``):
 - only a change is handed over: deduplicated on ``served_revision`` (config hash + Secret hash),
   the revision the operator computes too, so a key rotation is a change and a replay is not;
 - a rejected combination is logged (never with secret values), kept in ``last_error`` and passed
-  to ``on_error``; the last good config stays in service (the caller keeps serving it);
+  to ``on_error`` with the revision the operator annotated it with (if any); the last good config
+  stays in service (the caller keeps serving it);
 - a missing ConfigMap or Secret is waited for, never fatal; watches reconnect on their own.
 
 Threads: the sync ``kubernetes`` client runs one watch thread per object (``kube_watch``); each
@@ -34,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import kubernetes
 
@@ -77,7 +78,14 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 OnConfig = Callable[[GatewayConfig, Mapping[str, str]], Awaitable[None]]
-OnError = Callable[[str], None]
+
+
+class OnError(Protocol):
+    def __call__(self, reason: str, revision: str | None, *, counted: bool = False) -> None:
+        """``counted``: the gateway refused it in ``apply`` and counted it there already."""
+
+
+"""Called with the reason of a rejection and the refused revision (the operator's annotation)."""
 ApiClientFactory = Callable[[], Any]
 """Returns a ``kubernetes.client.ApiClient``; called once per ``start()``, in a worker thread."""
 
@@ -388,18 +396,19 @@ class KubeConfigSource:
             self._wait_for(str(pending), routine=pending.routine)
             return
         except ConfigError as error:
-            self._reject(str(error), _values_to_mask(current[1]))
+            self._reject(str(error), _values_to_mask(current[1]), _annotated(current[0]))
             return
         self.pending = None
-        await self._apply(config, secrets)
+        await self._apply(config, secrets, _annotated(current[0]))
 
-    async def _apply(self, config: GatewayConfig, secrets: dict[str, str]) -> None:
+    async def _apply(self, config: GatewayConfig, secrets: dict[str, str], annotated: str | None) -> None:
         revision = served_revision(config.revision, secrets)
         if revision != self.applied_revision:
             try:
                 await self._on_config(config, MappingProxyType(secrets))
             except Exception as error:  # the caller refused it: report it, keep the last good one
-                self._reject(f"applying revision {revision} failed: {error}", secrets)
+                message = f"applying revision {revision} failed: {error}"
+                self._reject(message, secrets, annotated or revision, counted=True)
                 return
             log.info("applied config from %s: revision %s", self.ref, revision)
             self.applied_revision = revision
@@ -415,16 +424,23 @@ class KubeConfigSource:
         else:
             log.warning("%s; still serving revision %s", reason, self.applied_revision)
 
-    def _reject(self, reason: str, secrets: Mapping[str, str]) -> None:
+    def _reject(
+        self, reason: str, secrets: Mapping[str, str], revision: str | None, *, counted: bool = False
+    ) -> None:
         reason = redact(reason, secrets)
         self.last_error = reason
         keeping = self.applied_revision or "none yet"
         log.warning("rejected config from %s (serving revision: %s): %s", self.ref, keeping, reason)
         if self._on_error is not None:
             try:
-                self._on_error(reason)
+                self._on_error(reason, revision, counted=counted)
             except Exception:
                 log.exception("kube source %s: on_error callback failed", self.ref)
+
+
+def _annotated(configmap: ObjectData) -> str | None:
+    """The served revision the operator annotated the ConfigMap with (what it compares pods to)."""
+    return configmap.annotations.get(REVISION_ANNOTATION) if configmap is not None else None
 
 
 def _values_to_mask(secret: ObjectData) -> dict[str, str]:

@@ -9,12 +9,17 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from asbru_gateway.config import compat
 from asbru_gateway.config.errors import ConfigError
-from asbru_gateway.config.model import SCHEMA_VERSION, GatewayConfig
+from asbru_gateway.config.model import SCHEMA_MINOR, SCHEMA_VERSION, GatewayConfig
 
 
 def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
-    """Validate already-decoded data. Refuses other schema versions before looking further."""
+    """Validate already-decoded data. Refuses other schema versions before looking further.
+
+    A config of a newer ``schemaMinor`` than this gateway's is read leniently (``compat``): fields
+    it does not know are ignored and logged; within its own minor, an unknown field is an error.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
     version = data.get("schemaVersion", data.get("schema_version", SCHEMA_VERSION))
@@ -22,10 +27,16 @@ def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
         raise ConfigError(
             f"{source}: schemaVersion {version!r} is not supported (this gateway reads {SCHEMA_VERSION!r})"
         )
+    minor = data.get("schemaMinor", data.get("schema_minor", 0))
+    if not isinstance(minor, int) or isinstance(minor, bool) or minor < 0:
+        raise ConfigError(f"{source}: schemaMinor must be a non-negative integer, got {minor!r}")
+    context: dict[str, Any] = {compat.LENIENT: minor > SCHEMA_MINOR}
     try:
-        return GatewayConfig.model_validate(data)
+        config = GatewayConfig.model_validate(data, context=context)
     except ValidationError as error:
         raise ConfigError(f"{source}: {format_validation_error(error)}") from None
+    compat.report_ignored(source, minor, SCHEMA_MINOR, context.get(compat.IGNORED, []))
+    return config
 
 
 def load_config_text(text: str | bytes, *, source: str = "config") -> GatewayConfig:

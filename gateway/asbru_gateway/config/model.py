@@ -10,7 +10,9 @@ Rules the contract keeps, and why:
   error that names the field, never a silently ignored setting. Pydantic is fine here because it
   never runs per request; the hot path only reads attributes.
 - ``schema_version`` is checked: a gateway refuses a config written for another major version and
-  keeps serving the last good one (the Envoy AI Gateway rule).
+  keeps serving the last good one (the Envoy AI Gateway rule). ``schema_minor`` counts additive
+  revisions within it: a config of a newer minor is read leniently, its unknown fields ignored, so
+  old pods keep serving during a rolling upgrade (``asbru_gateway.config.compat`` has the rule).
 - Secrets are *references* (``env:NAME``, ``file:PATH``, ``secret:KEY``), never values, so a
   config can be printed, diffed, hashed and stored in a ConfigMap without leaking a credential.
   ``secret:KEY`` is resolved against a mapping the config source supplies (the Kubernetes source
@@ -27,13 +29,24 @@ from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from asbru_gateway.config.compat import canonical_dump, drop_unknown, since
 from asbru_gateway.config.governance import GovernanceConfig
+from asbru_gateway.config.mcp import McpConfig
+from asbru_gateway.config.network_guard import private_host_reason
 
 SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
 """The config schema this gateway understands. The operator writes it; the gateway checks it."""
+SCHEMA_MINOR: Final = 3
+"""The newest additive revision of ``SCHEMA_VERSION`` this gateway knows (``since(n)`` marks fields).
 
+1: ``schemaMinor`` itself; ``ProviderConfig.allow_private_network``.
+2: the ``mcp`` section.
+3: the ``governance`` section.
+"""
+
+_OPTIONAL_SECTIONS: Final = ("mcp", "governance")
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"  # noqa: S105 - a pattern, not a secret
 
@@ -49,6 +62,12 @@ SecretRef = Annotated[
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient(cls, data: Any, info: ValidationInfo) -> Any:
+        """Unknown fields are errors, except in a config of a newer minor (see ``compat``)."""
+        return drop_unknown(cls, data, info)
 
 
 class Overflow(StrEnum):
@@ -149,6 +168,11 @@ class ProviderConfig(_Frozen):
     name: Name
     type: str = Field(description="Provider type id: openai, azure, anthropic, gemini, echo, groq, ...")
     base_url: str | None = Field(None, description="Default comes from the provider type.")
+    allow_private_network: bool = Field(
+        default=True,
+        description="False: refuse a base_url whose host is not a public address (network_guard).",
+        json_schema_extra=since(1),
+    )
     keys: tuple[KeyConfig, ...] = Field((), max_length=64)
     network: NetworkConfig = Field(default_factory=NetworkConfig)  # type: ignore[arg-type]
     pool: PoolConfig = Field(default_factory=PoolConfig)  # type: ignore[arg-type]
@@ -173,6 +197,15 @@ class ProviderConfig(_Frozen):
         names = [key.name for key in self.keys]
         if len(names) != len(set(names)):
             raise ValueError(f"provider {self.name!r}: key names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _public_base_url(self) -> ProviderConfig:
+        reason = (
+            private_host_reason(self.base_url) if self.base_url and not self.allow_private_network else None
+        )
+        if reason is not None:
+            raise ValueError(f"base_url: {reason}; set allow_private_network: true if that is intended")
         return self
 
 
@@ -222,13 +255,24 @@ class GatewayConfig(_Frozen):
     """Everything one gateway serves. Immutable; a change is a new object and a new revision."""
 
     schema_version: Literal["asbru.dev/v1alpha1"] = Field(SCHEMA_VERSION, alias="schemaVersion")
+    schema_minor: int = Field(
+        default=0,
+        ge=0,
+        alias="schemaMinor",
+        description="Additive revision of schemaVersion this config is written for (absent: 0).",
+        json_schema_extra=since(1),
+    )
     server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
     providers: tuple[ProviderConfig, ...] = Field((), max_length=256)
     routes: tuple[RouteConfig, ...] = Field((), max_length=1024)
     plugins: tuple[PluginConfig, ...] = Field((), max_length=64)
-    governance: GovernanceConfig | None = Field(
-        default=None, description="Virtual keys, teams, limits, budgets, prices (config/governance.py)."
-    )
+    mcp: McpConfig | None = Field(None, json_schema_extra=since(2))
+    """MCP servers, agent mode, the gateway's own /mcp endpoint (``config.mcp``). Absent, it is left
+    out of the canonical form (a newer field at its default), so a config without MCP keeps its
+    revision and an older gateway still reads it."""
+    governance: GovernanceConfig | None = Field(None, json_schema_extra=since(3))
+    """Virtual keys, teams, limits, budgets, prices (``config.governance``); absent, left out of the
+    canonical form like ``mcp``."""
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -245,8 +289,16 @@ class GatewayConfig(_Frozen):
         return self
 
     def canonical_json(self) -> bytes:
-        """Stable bytes of this config: sorted keys, defaults included. What the revision hashes."""
-        return orjson.dumps(self.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
+        """Stable bytes of this config: sorted keys, defaults included. What the revision hashes.
+
+        Fields newer than the config's own ``schema_minor`` are left out while they hold their
+        default, so a reader of any minor computes the revision the writer computed.
+        """
+        dumped = canonical_dump(self, self.schema_minor)
+        for section in _OPTIONAL_SECTIONS:  # an absent optional section is no section, whatever the minor
+            if getattr(self, section) is None:
+                dumped.pop(section, None)
+        return orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)
 
     @property
     def revision(self) -> str:
@@ -256,7 +308,8 @@ class GatewayConfig(_Frozen):
     def secret_refs(self) -> list[str]:
         """Every secret reference the config makes (provider keys, and what later sections add)."""
         refs = [key.secret for provider in self.providers for key in provider.keys]
-        return refs + (self.governance.secret_refs() if self.governance else [])
+        refs += self.mcp.secret_refs() if self.mcp is not None else []
+        return refs + (self.governance.secret_refs() if self.governance is not None else [])
 
     def provider(self, name: str) -> ProviderConfig | None:
         for provider in self.providers:

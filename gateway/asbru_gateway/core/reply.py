@@ -10,6 +10,7 @@ answer is never parsed unless someone reads ``data``; a translated one is never 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -25,9 +26,17 @@ StreamItem = bytes | Chunk
 
 
 class Reply:
-    """A complete (non-streaming) answer in ``format``, with the usage it reported."""
+    """A complete (non-streaming) answer in ``format``, with the usage it reported.
 
-    __slots__ = ("_body", "_data", "format", "usage")
+    ``body`` (bytes) and ``data`` (the decoded object) are slots filled on first read
+    (``__getattr__``): a pass-through answer is never parsed unless someone reads ``data``; a
+    translated one is never serialised twice.
+    """
+
+    body: bytes
+    data: dict[str, Any]
+
+    __slots__ = ("body", "data", "format", "usage")
 
     def __init__(
         self,
@@ -37,33 +46,34 @@ class Reply:
         format: str = CORE,
         usage: Usage | None = None,
     ) -> None:
-        if body is None and data is None:
+        if body is not None:
+            self.body = body
+        elif data is None:
             raise ValueError("a Reply needs a body or data")
-        self._body = body
-        self._data = data
+        if data is not None:
+            self.data = data
         self.format = format
         self.usage = usage
 
-    @property
-    def body(self) -> bytes:
-        if self._body is None:
-            self._body = orjson.dumps(self._data)
-        return self._body
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The body decoded (once). Raises ``UpstreamProtocolError`` if it is not a JSON object."""
-        if self._data is None:
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for ``body`` or ``data`` not yet set: derived from the other, once."""
+        if name == "body":
+            body = orjson.dumps(self.data)
+            self.body = body
+            return body
+        if name == "data":
             try:
-                data = orjson.loads(self._body or b"")
+                data = orjson.loads(self.body)
             except orjson.JSONDecodeError:
                 raise UpstreamProtocolError("upstream answered with a body that is not JSON") from None
             if not isinstance(data, dict):
                 raise UpstreamProtocolError("upstream answered with JSON that is not an object")
-            self._data = data
-        return self._data
+            self.data = data
+            return data
+        raise AttributeError(name)
 
     def replace_data(self, data: dict[str, Any]) -> None:
         """Swap in an edited answer (a plugin's post-hook); the bytes are re-serialised on demand."""
-        self._data = data
-        self._body = None
+        self.data = data
+        with contextlib.suppress(AttributeError):
+            del self.body

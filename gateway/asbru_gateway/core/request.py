@@ -32,14 +32,16 @@ ToCore = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class LLMRequest:
+    core: dict[str, Any]
+
     __slots__ = (
-        "_core",
         "_credential",
         "_headers",
         "_query",
         "_raw_headers",
         "_to_core",
         "attempts",
+        "core",
         "cost",
         "deadline",
         "dialect",
@@ -57,6 +59,7 @@ class LLMRequest:
         "native",
         "native_format",
         "operation",
+        "passthrough",
         "provider",
         "request_id",
         "requested_model",
@@ -73,11 +76,11 @@ class LLMRequest:
 
     def __init__(
         self,
-        *,
         request_id: str,
         operation: str,
         dialect: str,
         model: str,
+        *,
         stream: bool = False,
         core: dict[str, Any] | None = None,
         native: dict[str, Any] | None = None,
@@ -88,7 +91,7 @@ class LLMRequest:
         raw_headers: Iterable[tuple[bytes, bytes]] = (),
         query: bytes = b"",
     ) -> None:
-        if core is None and (native is None or to_core is None):
+        if core is None and (native is None or to_core is None):  # checked once, here
             raise ValueError("an LLMRequest needs a core body, or a native body and its translation")
         self.request_id = request_id
         self.operation = operation
@@ -99,7 +102,12 @@ class LLMRequest:
         """The model name the client asked for (a route, ``provider/model``, or a bare name)."""
         self.requested_model = model
         self.stream = stream
-        self._core = core
+        if core is not None:
+            self.core = core
+            """The request in the core schema (``schema.ChatBody`` / ``EmbeddingsBody``), translated
+            from ``native`` on first read (``__getattr__``). Read it freely; to change it, use
+            ``edit()``, which also stops pass-through (an edit of the core body would otherwise be
+            lost on the way to a provider that takes ``native``)."""
         self.native = native
         """The client's own body when it can pass through to a provider of ``native_format``."""
         self.native_format = native_format
@@ -122,6 +130,9 @@ class LLMRequest:
         self.metric_model = ""
         """The upstream model as a metric label: configured names only, others read "other"."""
         self.upstream_model: str | None = None
+        self.passthrough = False
+        """True when the last attempt forwarded ``native`` as it is: the answer (a reply, or a stream's
+        bytes) is then in ``native_format``, not in the core format."""
         """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.key_name: str | None = None
         """The name (never the value) of the provider key used by the last attempt."""
@@ -146,18 +157,15 @@ class LLMRequest:
         self.state: dict[str, Any] | None = None
         """Scratch space for plugins (created on first use; key it by plugin name)."""
 
-    @property
-    def core(self) -> dict[str, Any]:
-        """The request in the core schema (``schema.ChatBody`` / ``EmbeddingsBody``), translated once.
-
-        Read it freely; to change it, use ``edit()``, which also stops pass-through (an edit of the
-        core body would otherwise be lost on the way to a provider that takes ``native``).
-        """
-        if self._core is None:
-            if self.native is None or self._to_core is None:
-                raise RuntimeError("request has neither a core body nor a native one to translate")
-            self._core = self._to_core(self.native)
-        return self._core
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a slot not yet set: ``core`` of a native request, translated once."""
+        if name != "core":
+            raise AttributeError(name)
+        if self.native is None or self._to_core is None:
+            raise RuntimeError("request has neither a core body nor a native one to translate")
+        core = self._to_core(self.native)
+        self.core = core
+        return core
 
     def edit(self) -> dict[str, Any]:
         """The core body, to be changed in place; from now on the request is translated, not passed."""

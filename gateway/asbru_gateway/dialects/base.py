@@ -24,9 +24,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from asbru_gateway.core.chunks import STEP_KEY, core_chunks
 from asbru_gateway.core.reply import Reply, StreamItem
-from asbru_gateway.core.request import LLMRequest
-from asbru_gateway.core.schema import Chunk
+from asbru_gateway.core.request import LLMRequest, ToCore
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import GatewayError, InvalidRequestError
 
@@ -52,9 +52,8 @@ class Incoming:
 
     __slots__ = ("body", "endpoint", "family", "headers", "path_model", "query", "request_id")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built once per request, positionally on the hot path
         self,
-        *,
         request_id: str,
         endpoint: Endpoint,
         body: bytes,
@@ -183,35 +182,45 @@ def new_request(
     )
 
 
-def core_chunks(items: list[StreamItem]) -> list[Chunk]:
-    """Core chunks out of stream items: dicts as they are, core SSE bytes split and decoded.
+def native_request(
+    incoming: Incoming,
+    body: dict[str, Any],
+    *,
+    dialect: str,
+    model: str,
+    stream: bool,
+    native_format: str,
+    to_core: ToCore,
+) -> LLMRequest:
+    """A chat request that keeps the client's ``body`` for pass-through (``fallbacks`` popped from it)."""
+    return new_request(
+        incoming,
+        dialect,
+        model=model,
+        stream=stream,
+        fallbacks=pop_fallbacks(body),
+        native=body,
+        native_format=native_format,
+        to_core=to_core,
+    )
 
-    For renderers of other dialects fed by a provider that passes core bytes through (OpenAI and
-    compatible), and for chunk hooks. ``[DONE]``, comments and events that are not JSON objects are
-    skipped (the decoder already rejected malformed ones).
-    """
-    chunks: list[Chunk] = []
-    for item in items:
-        if not isinstance(item, bytes):
-            chunks.append(item)
-            continue
-        for event in item.split(b"\n\n"):
-            start = event.find(b"data:")
-            if start < 0:
-                continue
-            payload = event[start + 5 :].strip()
-            if not payload or payload == b"[DONE]":
-                continue
-            try:
-                data = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(data, dict):
-                chunks.append(data)  # type: ignore[arg-type]
-    return chunks
+
+def step_input(step: dict[str, Any]) -> dict[str, Any]:
+    """A tool step's arguments as an object (``{}`` when they are not one)."""
+    try:
+        value = orjson.loads(step.get("arguments") or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def sse(payload: Any, event: str | None = None) -> bytes:
     """One SSE event with a JSON payload (and an ``event:`` name, as Anthropic and Responses use)."""
     data = b"data: " + orjson.dumps(payload) + b"\n\n"
     return b"event: " + event.encode() + b"\n" + data if event else data
+
+
+__all__ = [
+    "STEP_KEY",
+    "core_chunks",
+]  # moved to core.chunks (the agent loop reads chunks too); kept importable here

@@ -22,7 +22,6 @@ from asbru_gateway.dialects.base import (
     Endpoint,
     Incoming,
     core_chunks,
-    new_request,
     parse_object,
     pop_fallbacks,
     require_model,
@@ -45,11 +44,15 @@ class OpenAIChatDialect:
     )
 
     def parse(self, incoming: Incoming) -> LLMRequest:
+        # The hottest function of the gateway: the common case is checked inline, the helpers
+        # (with their precise error messages) run only when something is off.
         body = parse_object(incoming.body)
         if incoming.path_model is not None:  # Azure-style /openai/deployments/{id}/...
             body["model"] = incoming.path_model
-        model = require_model(body)
-        fallbacks = pop_fallbacks(body)
+        model = body.get("model")
+        if type(model) is not str or not model:
+            model = require_model(body)
+        fallbacks = pop_fallbacks(body) if "fallbacks" in body else None
         operation = incoming.endpoint.operation
         if operation == EMBEDDINGS:
             if body.get("input") in (None, "", []):
@@ -57,8 +60,21 @@ class OpenAIChatDialect:
             stream = False
         else:
             _check_messages(body)
-            stream = stream_flag(body)
-        return new_request(incoming, self.id, model=model, stream=stream, fallbacks=fallbacks, core=body)
+            stream = body.get("stream", False)
+            if stream is not False and stream is not True:
+                stream = stream_flag(body)
+        return LLMRequest(
+            incoming.request_id,
+            operation,
+            self.id,
+            model,
+            stream=stream,
+            core=body,
+            fallbacks=fallbacks,
+            family=incoming.family,
+            raw_headers=incoming.headers,
+            query=incoming.query,
+        )
 
     def render(self, request: LLMRequest, reply: Reply) -> bytes:
         body = reply.body if reply.format == CORE else orjson.dumps(reply.data)
@@ -71,11 +87,15 @@ class OpenAIChatDialect:
         return error.status, error.to_body()  # OpenAI's error body has no place for the request id
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
-        data = [_model_object(model) for model in models]
-        return orjson.dumps({"object": "list", "data": data})
+        return model_list(models)
 
     def model(self, model: tuple[str, str]) -> bytes:
         return orjson.dumps(_model_object(model))
+
+
+def model_list(models: list[tuple[str, str]]) -> bytes:
+    """OpenAI's ``/models`` list (every OpenAI dialect answers in this shape)."""
+    return orjson.dumps({"object": "list", "data": [_model_object(model) for model in models]})
 
 
 def _model_object(model: tuple[str, str]) -> dict[str, Any]:
@@ -87,14 +107,20 @@ def _check_messages(body: dict[str, Any]) -> None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequestError("messages must be a non-empty array", param="messages")
+    for message in messages:
+        if type(message) is not dict or type(message.get("role")) is not str:
+            _bad_message(messages)
+    options = body.get("stream_options")
+    if options is not None and type(options) is not dict:
+        raise InvalidRequestError("stream_options must be an object", param="stream_options")
+
+
+def _bad_message(messages: list[Any]) -> None:
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise InvalidRequestError("each message must be an object", param="messages")
         if not isinstance(message.get("role"), str):
             raise InvalidRequestError("each message needs a string role", param=f"messages[{index}].role")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise InvalidRequestError("stream_options must be an object", param="stream_options")
 
 
 def with_extra_fields(body: bytes, request: LLMRequest) -> bytes:
@@ -156,4 +182,4 @@ class OpenAIChatRenderer:
         return b"data: " + error.to_body() + b"\n\n"
 
 
-__all__ = ["OpenAIChatDialect", "OpenAIChatRenderer", "core_chunks", "with_extra_fields"]
+__all__ = ["OpenAIChatDialect", "OpenAIChatRenderer", "core_chunks", "model_list", "with_extra_fields"]

@@ -24,8 +24,14 @@ from asbru_gateway.dialects.anthropic import AnthropicMessagesDialect
 from asbru_gateway.dialects.base import Dialect, Endpoint
 from asbru_gateway.dialects.gemini import GeminiDialect
 from asbru_gateway.dialects.openai_chat import OpenAIChatDialect
+from asbru_gateway.dialects.openai_completions import OpenAICompletionsDialect
+from asbru_gateway.dialects.openai_responses import OpenAIResponsesDialect
 
-OPENAI_DIALECTS: tuple[Dialect, ...] = (OpenAIChatDialect(),)
+OPENAI_DIALECTS: tuple[Dialect, ...] = (
+    OpenAIChatDialect(),
+    OpenAIResponsesDialect(),
+    OpenAICompletionsDialect(),
+)
 ANTHROPIC_DIALECTS: tuple[Dialect, ...] = (AnthropicMessagesDialect(),)
 GEMINI_DIALECTS: tuple[Dialect, ...] = (GeminiDialect(),)
 META_PREFIXES = ("/litellm", "/langchain", "/pydanticai")

@@ -14,50 +14,50 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from asbru_gateway.observability.hot_metrics import HotCollector, HotCounter, HotHistogram
+
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the scrape size and tell nobody anything
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TOKEN_GAP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
-REQUESTS = Counter(
+# Touched by every request: lock-free cells, exposed at scrape time (``hot_metrics``).
+REQUESTS = HotCounter(
     "asbru_requests",
     "Client requests answered, by serving provider, model and HTTP status.",
     ["provider", "model", "status"],
-    registry=REGISTRY,
 )
-ERRORS = Counter(
+ERRORS = HotCounter(
     "asbru_errors",
     "Client requests answered with an error, by status and error type.",
     ["provider", "model", "status", "type"],
-    registry=REGISTRY,
 )
-UPSTREAM_LATENCY = Histogram(
+UPSTREAM_LATENCY = HotHistogram(
     "asbru_upstream_latency_seconds",
     "Upstream time of the successful attempt: to the full body, or to the first event of a stream.",
     ["provider", "model"],
-    buckets=_LATENCY_BUCKETS,
-    registry=REGISTRY,
+    _LATENCY_BUCKETS,
 )
-TIME_TO_FIRST_TOKEN = Histogram(
+TIME_TO_FIRST_TOKEN = HotHistogram(
     "asbru_time_to_first_token_seconds",
     "Streams: client request received to first event sent.",
     ["provider", "model"],
-    buckets=_LATENCY_BUCKETS,
-    registry=REGISTRY,
+    _LATENCY_BUCKETS,
 )
-INTER_TOKEN_LATENCY = Histogram(
+INTER_TOKEN_LATENCY = HotHistogram(
     "asbru_inter_token_latency_seconds",
     "Streams: mean gap between consecutive events of a stream.",
     ["provider", "model"],
-    buckets=_TOKEN_GAP_BUCKETS,
-    registry=REGISTRY,
+    _TOKEN_GAP_BUCKETS,
 )
-TOKENS = Counter(
+TOKENS = HotCounter(
     "asbru_tokens",
     "Tokens reported by upstreams, by direction (input or output).",
     ["provider", "model", "direction"],
-    registry=REGISTRY,
+)
+REGISTRY.register(
+    HotCollector([REQUESTS, ERRORS, UPSTREAM_LATENCY, TIME_TO_FIRST_TOKEN, INTER_TOKEN_LATENCY, TOKENS])
 )
 RETRIES = Counter(
     "asbru_retries", "Upstream attempts retried on the same target.", ["provider"], registry=REGISTRY
@@ -79,6 +79,26 @@ CONFIG_RELOADS = Counter(
 )
 CONFIG_INFO = Gauge(
     "asbru_config_revision_info", "1 for the config revision being served.", ["revision"], registry=REGISTRY
+)
+MCP_TOOL_CALLS = Counter(
+    "asbru_mcp_tool_calls",
+    "MCP tool calls the gateway ran, by server, tool and outcome (ok, tool_error, timeout, unavailable, "
+    "error, denied).",
+    ["server", "tool", "outcome"],
+    registry=REGISTRY,
+)
+MCP_TOOL_LATENCY = Histogram(
+    "asbru_mcp_tool_call_seconds",
+    "MCP tool call latency, by server and tool.",
+    ["server", "tool"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+MCP_SERVER_UP = Gauge(
+    "asbru_mcp_server_connected", "1 while the MCP server's connection is up.", ["server"], registry=REGISTRY
+)
+MCP_SERVER_TOOLS = Gauge(
+    "asbru_mcp_server_tools", "Tools the MCP server lists.", ["server"], registry=REGISTRY
 )
 
 _MAX_MODEL_LABELS = 500

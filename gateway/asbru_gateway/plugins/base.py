@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from asbru_gateway.core.attempt import Attempt
+from asbru_gateway.core.headers import RequestHeaders
+from asbru_gateway.core.identity import ClientCredential, Identity
 from asbru_gateway.core.reply import Reply, StreamItem
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.core.schema import Chunk
@@ -174,6 +176,21 @@ class CompletionHook(Protocol):
 
     async def on_complete(self, request: LLMRequest, outcome: Outcome) -> None:
         """After the response's last byte went out (logging, cost, metrics): never delays the client."""
+        ...
+
+
+@runtime_checkable
+class Authenticator(Protocol):
+    name: str
+
+    async def authenticate(
+        self, credential: ClientCredential | None, headers: RequestHeaders
+    ) -> Identity | None:
+        """Who presents ``credential``, for requests that are not LLM requests (the MCP endpoints).
+
+        Return the ``Identity`` (the same one ``pre_request`` would set), None to have no opinion,
+        or raise a ``GatewayError`` (401, 403) to refuse the caller.
+        """
         ...
 
 

@@ -36,6 +36,10 @@
    skipped, as if the hook returned None; one that fails *closed* (``fail_open = False``) makes the
    request fail with 503 ``plugin_unavailable`` if the hook runs before the response (pre_request,
    before_attempt, post_response). After the response there is nothing left to fail.
+10. ``authenticate`` resolves a caller for requests that are not LLM requests (``/mcp``,
+    ``/v1/mcp/tool/execute``): the first plugin that returns an ``Identity`` decides; a
+    ``GatewayError`` refuses the caller. In agent mode one request makes several upstream calls:
+    the attempt hooks run around each, and ``request.usage`` is their sum once the request is done.
 """
 
 from __future__ import annotations
@@ -44,12 +48,15 @@ import logging
 from collections.abc import Sequence
 
 from asbru_gateway.core.attempt import Attempt
+from asbru_gateway.core.headers import RequestHeaders
+from asbru_gateway.core.identity import ClientCredential, Identity
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.core.schema import Chunk
 from asbru_gateway.errors import GatewayError
 from asbru_gateway.observability import metrics
 from asbru_gateway.plugins.base import (
     AttemptHook,
+    Authenticator,
     ChunkHook,
     CompletionHook,
     Outcome,
@@ -70,12 +77,14 @@ class PluginUnavailableError(GatewayError):
 class Pipeline:
     __slots__ = (
         "_attempt",
+        "_auth",
         "_chunk",
         "_complete",
         "_plugins",
         "_post",
         "_pre",
         "has_attempt_hooks",
+        "has_authenticators",
         "has_chunk_hooks",
         "has_complete_hooks",
         "has_post_hooks",
@@ -91,6 +100,8 @@ class Pipeline:
         self._complete = tuple(p if isinstance(p, CompletionHook) else None for p in self._plugins)
         self._attempt = tuple(p for p in self._plugins if isinstance(p, AttemptHook))
         self._chunk = tuple(p for p in self._plugins if isinstance(p, ChunkHook))
+        self._auth = tuple(p for p in self._plugins if isinstance(p, Authenticator))
+        self.has_authenticators = bool(self._auth)
         self.has_pre_hooks = any(hook is not None for hook in self._pre)
         self.has_post_hooks = any(hook is not None for hook in self._post)
         self.has_complete_hooks = any(hook is not None for hook in self._complete)
@@ -119,6 +130,22 @@ class Pipeline:
             if result is not None:
                 return index + 1, result
         return len(self._pre), None
+
+    async def authenticate(
+        self, credential: ClientCredential | None, headers: RequestHeaders
+    ) -> Identity | None:
+        for hook in self._auth:
+            try:
+                identity = await hook.authenticate(credential, headers)
+            except GatewayError:
+                raise
+            except Exception:
+                if _failed(hook, "authenticate"):
+                    raise _unavailable(hook) from None
+                continue
+            if identity is not None:
+                return identity
+        return None
 
     async def before_attempt(self, request: LLMRequest, attempt: Attempt) -> None:
         for hook in self._attempt:

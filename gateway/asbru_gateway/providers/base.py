@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from asbru_gateway.config.model import ProviderConfig
@@ -27,6 +28,7 @@ from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import GatewayError
 
 __all__ = [
+    "NO_HEADERS",
     "EmbeddingsTranslator",
     "MappedError",
     "NativeTranslator",
@@ -37,6 +39,10 @@ __all__ = [
     "UpstreamRequest",
     "Usage",
 ]
+
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+"""No client headers (a request built without a client: tests, agent steps)."""
 
 
 @dataclass(slots=True)  # not frozen: built per attempt, and frozen __init__ costs ~1 us more
@@ -150,8 +156,19 @@ class NativeTranslator(Protocol):
     native_formats: frozenset[str]
 
     def native_request(
-        self, format: str, body: dict[str, Any], target: Target, *, stream: bool, extra_tools: list[Any]
-    ) -> UpstreamRequest: ...
+        self,
+        format: str,
+        body: dict[str, Any],
+        target: Target,
+        *,
+        stream: bool,
+        extra_tools: list[Any],
+        client_headers: Mapping[str, str] = NO_HEADERS,
+    ) -> UpstreamRequest:
+        """``client_headers``: the caller's headers (credentials masked), for the few a format defines
+        as part of the request (Anthropic's ``anthropic-beta``): the provider's own credentials and
+        settings are never taken from the client."""
+        ...
 
     def native_response(self, format: str, body: bytes, target: Target) -> Reply: ...
 

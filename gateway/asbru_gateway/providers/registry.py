@@ -7,7 +7,7 @@ when a config is applied. The OpenAI-compatible family is data (``openai_compati
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from asbru_gateway.config.model import ProviderConfig
 from asbru_gateway.providers import openai_compatible
@@ -16,6 +16,7 @@ from asbru_gateway.providers.azure.translator import AzureTranslator
 from asbru_gateway.providers.base import Translator
 from asbru_gateway.providers.echo.transport import EchoClient
 from asbru_gateway.providers.gemini.translator import GeminiTranslator
+from asbru_gateway.providers.openai.native import OpenAINativeTranslator
 from asbru_gateway.providers.openai.translator import OpenAITranslator
 from asbru_gateway.providers.transport import UpstreamClient
 
@@ -37,6 +38,10 @@ class ProviderType:
 
 def _openai(config: ProviderConfig) -> Translator:
     return OpenAITranslator(stream_usage=bool(config.options.get("stream_usage", True)))
+
+
+def _openai_native(config: ProviderConfig) -> Translator:
+    return OpenAINativeTranslator(stream_usage=bool(config.options.get("stream_usage", True)))
 
 
 PROVIDER_TYPES: dict[str, ProviderType] = {
@@ -75,6 +80,9 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
         for preset in openai_compatible.PRESETS
     },
 }
+# OpenAI's own API also takes Responses and legacy Completions bodies as they are (pass-through);
+# the compatible servers may lack those endpoints, so requests to them are translated to chat.
+PROVIDER_TYPES["openai"] = replace(PROVIDER_TYPES["openai"], make_translator=_openai_native)
 
 
 def provider_type(type_id: str) -> ProviderType:

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from asbru_gateway.core.attempt import Attempt
 from asbru_gateway.core.reply import Reply, StreamItem
-from asbru_gateway.core.request import EMBEDDINGS, LLMRequest
+from asbru_gateway.core.request import CHAT, EMBEDDINGS, LLMRequest
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import (
     DeadlineExceededError,
@@ -209,7 +209,10 @@ class Dispatcher:
         request.key_name = key.name if key is not None else None
         api_key = key.value.reveal() if key is not None else None
         target = Target(runtime.base_url, candidate.model, api_key, runtime.config)
+        if request.native is None and request.operation == CHAT and not request.extra_tools:
+            return target, runtime.translator.chat_request(request.core, target, stream=stream), False
         upstream, native = build_upstream(request, runtime, target, stream=stream)
+        request.passthrough = native
         return target, upstream, native
 
     async def _before_attempt(
@@ -230,6 +233,7 @@ class Dispatcher:
             request.key_name = key.name
             target.api_key = key.value.reveal()
             upstream, native = build_upstream(request, runtime, target, stream=attempt.stream)
+            request.passthrough = native
         if attempt.headers:
             upstream.headers = {**upstream.headers, **_safe_headers(attempt.headers)}
         return upstream, native
@@ -256,9 +260,10 @@ class Dispatcher:
         The per-attempt timeout is aiohttp's (``request_timeout_s``); the request's deadline is
         watched too only when it is the nearer of the two (a retry or a fallback late in the request).
         """
-        budget = _remaining(request)
-        watch = budget < runtime.config.network.request_timeout_s
-        task = _watched(budget) if watch else None
+        budget = request.deadline - time.perf_counter()
+        if budget <= 0:
+            raise _deadline(request)
+        task = _watched(budget) if budget < runtime.config.network.request_timeout_s else None
         try:
             await runtime.pool.acquire()
             try:
@@ -272,7 +277,10 @@ class Dispatcher:
                 finally:
                     response.release()
                 request.upstream_latency_s = time.perf_counter() - started
-                reply = read_reply(request, runtime, target, body, native=native)
+                if native or request.operation != CHAT:
+                    reply = read_reply(request, runtime, target, body, native=native)
+                else:
+                    reply = runtime.translator.chat_response(body, target)
                 request.usage = reply.usage
                 return reply
             finally:
@@ -369,7 +377,12 @@ def build_upstream(
     native = request.native
     if native is not None and runtime.native is not None and request.native_format in runtime.native_formats:
         upstream = runtime.native.native_request(
-            request.native_format, native, target, stream=stream, extra_tools=request.extra_tools or []
+            request.native_format,
+            native,
+            target,
+            stream=stream,
+            extra_tools=request.extra_tools or [],
+            client_headers=request.headers,
         )
         return upstream, True
     body = request.core
@@ -381,7 +394,7 @@ def build_upstream(
                 f"provider {runtime.name!r} ({runtime.config.type}) does not offer embeddings", param="model"
             )
         return runtime.embedder.embeddings_request(body, target), False
-    if request.operation != "chat":
+    if request.operation != CHAT:
         raise UnsupportedError(
             f"provider {runtime.name!r} ({runtime.config.type}) cannot serve {request.operation}",
             param="model",

@@ -79,7 +79,9 @@ class RouteTable:
             if all(len(tier) == 1 for tier in tiers)
         }
         self._default_triggers = frozenset(DEFAULT_FALLBACK_TRIGGERS)
-        self._configured_models = frozenset(
+        self.configured_models: frozenset[str]
+        """Model names from the config (route targets, provider model lists): metric labels."""
+        self.configured_models = frozenset(
             {target.model for route in config.routes for target in route.targets}
             | {model for provider in config.providers for model in provider.models}
         )
@@ -95,7 +97,7 @@ class RouteTable:
         """
         if not model:
             return ""
-        return model if model in self._configured_models else "other"
+        return model if model in self.configured_models else "other"
 
     def plan(self, model: str, fallbacks: object = None, family: str | None = None) -> Plan:
         if not fallbacks:

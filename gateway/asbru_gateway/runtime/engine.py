@@ -2,10 +2,11 @@
 
 What it does, in order: the pre-hooks (which may answer instead), the plan (routes, ``provider/model``,
 the request's fallbacks; 404 for an unknown model), dispatch (pool slots, keys, retries, fallbacks,
-the first items of a stream), and the post-hooks of a non-stream answer. It knows nothing of HTTP
-or of the client's dialect: the api layer reads the request in and renders the outcome back out,
-then calls ``complete`` once the last byte is sent. A request that makes several upstream calls
-(agent mode) does so here, each call through the same dispatch as any other.
+the first items of a stream; MCP tools and agent mode in ``tool_offer``), and the post-hooks of a
+non-stream answer. It knows nothing of HTTP or of the client's dialect: the api layer reads the
+request in and renders the outcome back out, then calls ``complete`` once the last byte is sent. A
+request that makes several upstream calls (agent mode) does so here, each call through the same
+dispatch as any other.
 
 Everything a request touches comes from the snapshot it started with.
 """
@@ -17,6 +18,7 @@ from asbru_gateway.core.reply import Reply
 from asbru_gateway.core.request import COUNT_TOKENS, LLMRequest
 from asbru_gateway.errors import GatewayError
 from asbru_gateway.plugins.base import Outcome
+from asbru_gateway.runtime import tool_offer
 from asbru_gateway.runtime.gateway import Snapshot
 from asbru_gateway.runtime.token_estimate import estimate_prompt_tokens
 
@@ -38,7 +40,10 @@ async def run(snapshot: Snapshot, request: LLMRequest) -> tuple[Outcome, int]:
     else:
         try:
             plan = snapshot.routes.plan(request.model, request.fallbacks, request.family)
-            if request.stream:
+            offer = snapshot.mcp.offer(request) if snapshot.mcp is not None else None
+            if offer is not None:  # MCP tools (and agent mode): runtime.tool_offer
+                outcome = await tool_offer.answer(snapshot, request, plan, offer)
+            elif request.stream:
                 if pipeline.has_chunk_hooks:
                     request.edit()  # chunk hooks see core chunks: translate rather than pass through
                 outcome = Outcome(200, stream=await snapshot.dispatcher.stream(request, plan))
@@ -52,7 +57,9 @@ async def run(snapshot: Snapshot, request: LLMRequest) -> tuple[Outcome, int]:
             outcome = Outcome(error.status, error=error)
     if outcome.stream is None and pipeline.has_post_hooks:
         outcome = await pipeline.post(request, outcome, reached)
-    request.metric_model = snapshot.routes.model_label(request.upstream_model)
+    served = request.upstream_model
+    if served:  # inline of RouteTable.model_label: a call less per request
+        request.metric_model = served if served in snapshot.routes.configured_models else "other"
     return outcome, reached
 
 
@@ -75,12 +82,3 @@ def _counts_natively(snapshot: Snapshot, request: LLMRequest, candidates: tuple[
 def _estimate(request: LLMRequest) -> Reply:
     """A local token count for a provider that cannot count for this format (documented estimate)."""
     return Reply(data={"input_tokens": estimate_prompt_tokens(request.core)}, format=CORE)
-
-
-async def complete(snapshot: Snapshot, request: LLMRequest, outcome: Outcome, reached: int) -> None:
-    """After the response's last byte: completion hooks, then the request leaves its snapshot."""
-    try:
-        if snapshot.pipeline.has_complete_hooks:
-            await snapshot.pipeline.complete(request, outcome, reached)
-    finally:
-        snapshot.leave()

@@ -11,18 +11,22 @@ connections); plugins whose name, type and settings are unchanged keep their ins
 revision replaces is retired once the requests that use it are done: provider runtimes drain
 (``drain_timeout_s``) and close; plugin instances are stopped after every older snapshot is idle.
 A config that fails anywhere raises ``ConfigError``, nothing serving is touched, and the last good
-snapshot keeps serving.
+snapshot keeps serving; ``last_rejected`` says which revision was refused and why (``/readyz``
+reports it, and the operator puts it in ``Programmed``), until a newer config is applied.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.config.secrets import SecretResolver, file_refs, served_revision
 from asbru_gateway.errors import ConfigError
+from asbru_gateway.mcp.hub import McpConnections, McpHub, PendingConnections, wait_for_first
 from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import register_secret
 from asbru_gateway.plugins.base import Lifecycle
@@ -32,6 +36,9 @@ from asbru_gateway.pool.pool_set import PoolSet, build_pool_set
 from asbru_gateway.pool.provider_runtime import ProviderRuntime
 from asbru_gateway.routing.dispatch import Dispatcher
 from asbru_gateway.routing.plan import RouteTable
+
+if TYPE_CHECKING:
+    from asbru_gateway.mcp.connection import ServerConnection
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,7 @@ class Snapshot:
         "active",
         "config",
         "dispatcher",
+        "mcp",
         "pipeline",
         "plugins",
         "pools",
@@ -62,6 +70,8 @@ class Snapshot:
         self.plugins = plugins
         self.pipeline: Pipeline = plugins.pipeline
         self.dispatcher = Dispatcher(pools, plugins.pipeline)
+        self.mcp: McpHub | None = None
+        """This revision's MCP servers and tools; None when the config has no ``mcp`` section."""
         self.active = 0
         """Requests that started on this snapshot and have not finished (completion hooks included)."""
         self.retired = False
@@ -86,15 +96,27 @@ class Snapshot:
         return True
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A config revision this gateway refused, and why (one line, no secret values)."""
+
+    revision: str | None
+    reason: str
+
+
 class Gateway:
     """Owns the current snapshot, the retired ones still serving, and background retirements."""
 
     def __init__(self) -> None:
         self.current: Snapshot | None = None
         self.draining = False
+        self.last_rejected: Rejection | None = None
+        """The last config refused since the current one was applied (None: none was)."""
         self._apply_lock = asyncio.Lock()
         self._retired: list[Snapshot] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.mcp = McpConnections()
+        """MCP server connections: like provider runtimes, they outlive the revisions that use them."""
 
     @property
     def ready(self) -> bool:
@@ -113,14 +135,18 @@ class Gateway:
                 return revision
             try:
                 snapshot, retired_runtimes, started = self._build(config, secrets, revision, previous)
+                pending = self._prepare_mcp(config, secrets, snapshot, previous)
                 await self._start_plugins(snapshot, started)
-            except ConfigError:
+            except ConfigError as error:
                 metrics.CONFIG_RELOADS.labels("rejected").inc()
+                self.last_rejected = Rejection(revision, error.message)
                 raise
+            await self._start_mcp(config, snapshot, pending)
             self.current = snapshot
+            self.last_rejected = None
             metrics.CONFIG_RELOADS.labels("applied").inc()
             metrics.set_revision(revision)
-            self._retire(previous, snapshot, retired_runtimes)
+            self._retire(previous, snapshot, retired_runtimes, pending.replaced)
             log.info(
                 "config revision %s applied (%d providers, %d routes, %d plugins)",
                 revision,
@@ -129,6 +155,16 @@ class Gateway:
                 len(snapshot.plugins.instances),
             )
         return revision
+
+    def reject(self, reason: str, revision: str | None, *, counted: bool = False) -> None:
+        """A config source refused a config (``counted``: in ``apply``, which counted it already).
+
+        Every refusal is counted once in ``asbru_config_reloads_total{result="rejected"}``, whether
+        it failed to parse in a source or failed to build here.
+        """
+        self.last_rejected = Rejection(revision, reason)
+        if not counted:
+            metrics.CONFIG_RELOADS.labels("rejected").inc()
 
     def _build(
         self, config: GatewayConfig, secrets: dict[str, str], revision: str, previous: Snapshot | None
@@ -145,6 +181,26 @@ class Gateway:
             for key in runtime.keys:
                 register_secret(key.value.reveal())
         return Snapshot(config, revision, routes, pools, plugins), retired, started
+
+    def _prepare_mcp(
+        self, config: GatewayConfig, secrets: dict[str, str], snapshot: Snapshot, previous: Snapshot | None
+    ) -> PendingConnections:
+        try:
+            return self.mcp.prepare(config.mcp, SecretResolver(mapping=secrets))
+        except ConfigError:
+            self._discard_new_runtimes(snapshot.pools, previous)
+            raise
+
+    async def _start_mcp(
+        self, config: GatewayConfig, snapshot: Snapshot, pending: PendingConnections
+    ) -> None:
+        """Start new MCP connections and give them a moment (their connect timeout) to list tools, so
+        the revision serves with its tools; a server that is down by then is retried in the background."""
+        created = {connection.name for connection in pending.created}
+        servers = [server for server in (config.mcp.servers if config.mcp else ()) if server.name in created]
+        connections = await self.mcp.commit(pending, wait_for_first(servers))
+        if config.mcp is not None:
+            snapshot.mcp = McpHub(config.mcp, connections, self.mcp, pending.token)
 
     async def _start_plugins(self, snapshot: Snapshot, created: list[object]) -> None:
         """Start the new plugin instances; if one fails, stop those started and reject the config."""
@@ -167,7 +223,13 @@ class Gateway:
             if previous is None or previous.pools.get(runtime.name) is not runtime:
                 self._spawn(runtime.drain_and_close(0), f"discard-{runtime.name}")
 
-    def _retire(self, previous: Snapshot | None, current: Snapshot, runtimes: list[ProviderRuntime]) -> None:
+    def _retire(
+        self,
+        previous: Snapshot | None,
+        current: Snapshot,
+        runtimes: list[ProviderRuntime],
+        connections: Sequence[ServerConnection] = (),
+    ) -> None:
         """Replaced runtimes and plugins go once every older snapshot's requests are done.
 
         A request holds its snapshot from arrival to its last byte, possibly before it has taken a
@@ -180,10 +242,14 @@ class Gateway:
         self._retired.append(previous)
         plugins = retired_plugins(previous.plugins, current.plugins)
         grace_s = current.config.server.drain_timeout_s
-        self._spawn(self._retire_when_idle(runtimes, plugins, grace_s), "retire")
+        self._spawn(self._retire_when_idle(runtimes, plugins, grace_s, connections), "retire")
 
     async def _retire_when_idle(
-        self, runtimes: list[ProviderRuntime], plugins: list[object], grace_s: float
+        self,
+        runtimes: list[ProviderRuntime],
+        plugins: list[object],
+        grace_s: float,
+        connections: Sequence[ServerConnection] = (),
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
@@ -195,6 +261,7 @@ class Gateway:
         remaining = max(0.0, deadline - loop.time())
         await asyncio.gather(*(runtime.drain_and_close(remaining) for runtime in runtimes))
         await _stop_all([plugin for plugin in plugins if isinstance(plugin, Lifecycle)])
+        await self.mcp.close(connections)
 
     def _spawn(self, coroutine: object, name: str) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine, name=name)  # type: ignore[arg-type]
@@ -227,6 +294,7 @@ class Gateway:
         if snapshot is not None:
             instances = [instance for _, instance in snapshot.plugins.instances.values()]
             await _stop_all([plugin for plugin in instances if isinstance(plugin, Lifecycle)])
+        await self.mcp.close()
 
 
 async def _stop_all(plugins: Iterable[Lifecycle]) -> None:

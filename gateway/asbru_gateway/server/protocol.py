@@ -25,88 +25,83 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from asbru_gateway.server.guard import guard_for
 from asbru_gateway.server.limits import ServerLimits
 
-_HEADERS, _BODY, _HANDLING = 0, 1, 2
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 class AsbruHttpProtocol(HttpToolsProtocol):
-    """One client connection. ``limits`` come from the uvicorn config (``asbru_limits``)."""
+    """One client connection. ``limits`` come from the uvicorn config (``asbru_limits``).
+
+    Only two parser steps are overridden (bytes arriving, headers complete): what happens between
+    them is read from uvicorn's own request cycle by the guard, once a second, off the hot path.
+    """
 
     def __init__(self, config: Any, server_state: Any, app_state: Any, _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits: ServerLimits = getattr(config, "asbru_limits", None) or ServerLimits()
         self._guard = guard_for(self.loop)
-        self._phase = _HEADERS
         self._since = 0
+        """Guard tick at which the current wait began (headers: first byte; body: last header)."""
         self._header_bytes = 0
-        self._waiting = False
-        """True between a request's first byte and its last header (the header deadline runs)."""
+        self._waiting = True
+        """Between a request's first byte (or a new connection) and its last header."""
+        self._idle_since = -1
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._enter(_HEADERS)
-        self._waiting = True  # a connection that sends nothing is held to the header deadline too
+        self._since = self._guard.tick  # a connection that sends nothing is held to the deadline too
         self._guard.add(self, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._guard.discard(self)
         super().connection_lost(exc)
 
-    def _enter(self, phase: int) -> None:
-        self._phase = phase
-        self._since = self._guard.tick
-
     def data_received(self, data: bytes) -> None:
-        if self._phase == _HEADERS:
+        cycle = self.cycle
+        if cycle is None or (cycle.response_complete and not cycle.more_body):  # before a request
             if not self._waiting:
                 self._waiting = True
                 self._since = self._guard.tick
+                self._header_bytes = 0
             end = data.find(b"\r\n\r\n")
             size = self._header_bytes + (len(data) if end < 0 else end)
             if size > self.limits.max_header_bytes:
                 self._refuse(431, "request headers are larger than the limit", "request_header_too_large")
                 return
-            self._header_bytes = size if end < 0 else 0
+            self._header_bytes = size
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
-        self._phase = _BODY
-        self._since = self._guard.tick
         self._waiting = False
+        self._since = self._guard.tick
         super().on_headers_complete()
 
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        cycle = self.cycle
-        if cycle is not None and cycle.response_complete:
-            # The answer went out before the body was read (404, 413): the body is now drained,
-            # so the connection is idle again and must not stay open forever.
-            self._enter(_HEADERS)
-            if self.timeout_keep_alive_task is None and not self.pipeline and not self.transport.is_closing():
-                self.timeout_keep_alive_task = self.loop.call_later(
-                    self.timeout_keep_alive, self.timeout_keep_alive_handler
-                )
-        else:
-            self._enter(_HANDLING)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self._phase == _HANDLING:
-            self._phase = _HEADERS
-            self._header_bytes = 0
-
     def check_deadline(self, tick: int) -> None:
-        """Ticks are ~1 s apart: a phase is over its limit once a full limit's worth of ticks passed."""
+        """Called about once a second. A phase is over its limit once a full limit's worth of ticks
+        passed since it began (so it fires between the limit and the limit plus two seconds)."""
         if self.transport.is_closing():
             return
         waited = (tick - self._since - 1) * self._guard.INTERVAL_S
-        if self._phase == _HEADERS and self._waiting and waited >= self.limits.header_timeout_s:
-            self._refuse(408, "the request's headers did not arrive in time", "request_timeout")
-        elif self._phase == _BODY and waited >= self.limits.body_timeout_s:
-            if self.cycle is not None and self.cycle.response_started:
-                self.transport.close()
-            else:
-                self._refuse(408, "the request's body did not arrive in time", "request_timeout")
+        cycle = self.cycle
+        if self._waiting:
+            if waited >= self.limits.header_timeout_s:
+                self._refuse(408, "the request's headers did not arrive in time", "request_timeout")
+        elif cycle is not None and cycle.more_body:
+            if waited >= self.limits.body_timeout_s:
+                if cycle.response_started:
+                    self.transport.close()
+                else:
+                    self._refuse(408, "the request's body did not arrive in time", "request_timeout")
+        elif cycle is not None and cycle.response_complete and self.timeout_keep_alive_task is None:
+            self._close_if_idle(tick)
+
+    def _close_if_idle(self, tick: int) -> None:
+        """An answer that went out before the body was read (404, 413): uvicorn cancels its
+        keep-alive timer when the rest of that body arrives and never re-arms it, so the idle
+        connection would stay open forever. Close it after the keep-alive time instead."""
+        if self._idle_since < 0 or self._idle_since < self._since:
+            self._idle_since = tick
+        elif (tick - self._idle_since) * self._guard.INTERVAL_S >= self.limits.keep_alive_s:
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "malformed HTTP request", "invalid_http")

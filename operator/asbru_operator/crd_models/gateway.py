@@ -17,6 +17,7 @@ from asbru_operator.crd_models.common import (
     OpenObject,
 )
 from asbru_operator.crd_models.governance import GovernanceSpec
+from asbru_operator.crd_models.mcp_server import GatewayMcpSpec
 from asbru_operator.crd_models.provider import NetworkSpec, PoolSpec
 
 Quantity = Annotated[
@@ -109,6 +110,8 @@ class LLMGatewaySpec(CRDModel):
     defaults: GatewayDefaults | None = None
     drain_timeout_seconds: int = Field(30, ge=0, le=3600, description="Grace for in-flight requests.")
     max_body_bytes: int | None = Field(None, ge=1024, le=1024 * 1024 * 1024)
+    mcp_selector: LabelSelector | None = Field(None, description="Default: every LLMMCPServer here.")
+    mcp: GatewayMcpSpec | None = Field(None, description="Agent-mode limits and the gateway's /mcp endpoint.")
     governance: GovernanceSpec | None = Field(None, description="Virtual keys, limits, budgets, prices.")
 
 
@@ -119,3 +122,6 @@ class LLMGatewayStatus(BasicStatus):
     programmed: Annotated[str, Field(max_length=32)] | None = Field(None, description="N/M pods on it.")
     replicas: int | None = Field(None, ge=0, description="Pods seen (scale subresource).")
     selector: Annotated[str, Field(max_length=1024)] | None = Field(None, description="Pod label selector.")
+    schema_minor: int | None = Field(
+        None, ge=0, description="Oldest config schema minor the pods read; the config is rendered for it."
+    )

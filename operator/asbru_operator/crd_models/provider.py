@@ -6,11 +6,13 @@ Network and pool fields are optional: an unset field inherits the selecting gate
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
+from asbru_gateway.config.network_guard import PRIVATE_SUFFIXES
 from asbru_operator.crd_models.common import (
     BasicStatus,
     CRDModel,
@@ -22,22 +24,65 @@ from asbru_operator.crd_models.common import (
     cel_rules,
 )
 
-# A host a CEL rule can see is private, loopback, link-local, CGNAT, cluster-internal or a cloud
-# metadata endpoint. It is a guard against mistakes and the obvious SSRF, not a network policy: a
-# public name that resolves to a private address passes, so egress still needs a NetworkPolicy.
-_PRIVATE_HOST = (
-    r"(localhost|.*\.localhost|metadata|metadata\.google\.internal|.*\.internal|.*\.local|.*\.svc"
-    r"|0|0x[0-9a-f]+|[0-9]+|0\.[0-9.]*|127\.[0-9.]*|10\.[0-9.]*|192\.168\.[0-9.]*|169\.254\.[0-9.]*"
-    r"|172\.(1[6-9]|2[0-9]|3[01])\.[0-9.]*|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.[0-9.]*"
-    r"|\[(::1?|::ffff:.*|f[cd][0-9a-f]{0,2}:.*|fe[89ab][0-9a-f]?:.*)\])"
+# The CEL twin of asbru_gateway.config.network_guard (see its docstring for what counts as private
+# and why hosts are normalised first). CEL (RE2) has neither lookahead nor a way to decode 0x7f.1,
+# so the rule combines regular expressions over the whole URL: an IPv4 host in any spelling other
+# than a public dotted quad, an IPv6 literal outside 2000::/3 (or in 6to4), a name no public
+# resolver answers, or an escaped host. Both are tested against one table of address forms.
+_LABEL = r"[^./?#@:\[\]\\%]"
+_HOST_CHAR = r"[^/?#@:\[\]\\%]"
+_NOT_LETTER = r"[^a-z./?#@:\[\]\\%]"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PRIVATE_QUAD = (
+    r"((0|10|127|22[4-9]|2[3-5][0-9])|169\.254|192\.168|172\.(1[6-9]|2[0-9]|3[01])"
+    r"|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7]))\.[0-9.]*"
 )
-PRIVATE_URL_REGEX = r"(?i)^https?://([^/?#@]*@)?" + _PRIVATE_HOST + r"\.?(:[0-9]*)?([/?#].*)?$"
-"""Matches a base URL whose host is not a public address (see the comment above for limits)."""
+
+
+def _url_with_host(host: str) -> str:
+    """A regular expression matching an http(s) URL whose host matches ``host``."""
+    return r"(?i)^https?://([^/?#]*@)?(" + host + r")\.?(:[0-9]*)?([/?#].*)?$"
+
+
+HOST_PATTERNS = {
+    "escaped": r"(?i)^https?://[^/?#]*[\\%]",
+    "empty_label": r"(?i)^https?://([^/?#]*@)?(\.|[^/?#@\[]*\.\.)",
+    "single_label": _url_with_host(_LABEL + "+"),
+    "private_suffix": _url_with_host(
+        _HOST_CHAR + r"*\.(" + "|".join(re.escape(suffix) for suffix in PRIVATE_SUFFIXES) + ")"
+    ),
+    "no_tld": _url_with_host("(" + _LABEL + r"+\.)+([a-z]|[a-z]*" + _NOT_LETTER + _LABEL + "*)"),
+    "punycode_tld": _url_with_host("(" + _LABEL + r"+\.)+xn--" + _LABEL + "*"),
+    "dotted_quad": _url_with_host(_OCTET + r"(\." + _OCTET + "){3}"),
+    "private_quad": _url_with_host(_PRIVATE_QUAD),
+    "ipv6": _url_with_host(r"\[[^\]]*\]"),
+    "global_ipv6": _url_with_host(r"\[[23][0-9a-f]{3}:[0-9a-f:]*\]"),
+    "six_to_four": _url_with_host(r"\[2002:[^\]]*\]"),
+}
+"""Regular expressions over a whole base URL, combined by ``private_url_rule``."""
 
 
 def _cel_string(value: str) -> str:
     """A CEL string literal of ``value`` (backslashes and quotes escaped)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def private_url_rule(url: str = "self.baseURL") -> str:
+    """A CEL expression, true when ``url`` points at a host that is not a public address."""
+
+    def m(name: str) -> str:
+        return f"{url}.matches({_cel_string(HOST_PATTERNS[name])})"
+
+    return " || ".join(
+        [
+            m("escaped"),
+            m("empty_label"),
+            m("single_label"),
+            m("private_suffix"),
+            f"({m('no_tld')} && !{m('punycode_tld')} && !({m('dotted_quad')} && !{m('private_quad')}))",
+            f"({m('ipv6')} && !({m('global_ipv6')} && !{m('six_to_four')}))",
+        ]
+    )
 
 
 PROVIDER_RULES = [
@@ -57,7 +102,7 @@ PROVIDER_RULES = [
     {
         "rule": (
             "!has(self.baseURL) || (has(self.allowPrivateNetwork) && self.allowPrivateNetwork)"
-            " || !self.baseURL.matches(" + _cel_string(PRIVATE_URL_REGEX) + ")"
+            " || !(" + private_url_rule() + ")"
         ),
         "message": (
             "baseURL points at a private, loopback, link-local, cluster-internal or metadata address;"
@@ -71,7 +116,12 @@ KEY_RULES = [
     {
         "rule": "self.all(k, self.filter(j, j.name == k.name).size() == 1)",
         "message": "key names must be unique within a provider",
-        "reason": "FieldValueDuplicate",
+        # Not reason FieldValueDuplicate: the API server renders that as "Duplicate value: <value>",
+        # dropping the message and naming no key.
+        "messageExpression": '"key names must be unique within a provider: \'"'
+        " + self.filter(k, self.filter(j, j.name == k.name).size() > 1)[0].name"
+        ' + "\' is used more than once"',
+        "reason": "FieldValueInvalid",
     }
 ]
 NETWORK_RULES = [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import Field
 
 from asbru_gateway.config.model import FallbackTrigger
@@ -32,3 +35,13 @@ class LLMRouteSpec(CRDModel):
 
 class LLMRouteStatus(BasicStatus):
     """Observed state of an LLMRoute: Accepted, ResolvedRefs (its providers exist), Ready."""
+
+    model: ModelName | None = Field(
+        None, description="The model name clients call: spec.model, else metadata.name (the MODEL column)."
+    )
+
+
+def served_model(body: Mapping[str, Any]) -> str:
+    """The model name clients call for this LLMRoute: ``spec.model``, else its own name."""
+    model = (body.get("spec") or {}).get("model")
+    return str(model) if isinstance(model, str) and model else str(body["metadata"]["name"])

@@ -16,6 +16,7 @@ from asbru_operator.crd_models.governance import (
     LLMVirtualKeySpec,
     LLMVirtualKeyStatus,
 )
+from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec, LLMMCPServerStatus
 from asbru_operator.crd_models.plugin import LLMPluginSpec, LLMPluginStatus
 from asbru_operator.crd_models.provider import LLMProviderSpec, LLMProviderStatus
 from asbru_operator.crd_models.route import LLMRouteSpec, LLMRouteStatus
@@ -87,6 +88,8 @@ KINDS: tuple[Kind, ...] = (
                 "rule": f"self.metadata.name.size() <= {MAX_GATEWAY_NAME}",
                 "message": f"LLMGateway names are at most {MAX_GATEWAY_NAME} characters"
                 " (owned objects append a suffix)",
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
             },
         ),
     ),
@@ -111,7 +114,7 @@ KINDS: tuple[Kind, ...] = (
         short_name="llmr",
         spec=LLMRouteSpec,
         status=LLMRouteStatus,
-        columns=({"name": "Model", "type": "string", "jsonPath": ".spec.model"}, _READY, _AGE),
+        columns=({"name": "Model", "type": "string", "jsonPath": ".status.model"}, _READY, _AGE),
     ),
     Kind(
         kind="LLMPlugin",
@@ -123,6 +126,22 @@ KINDS: tuple[Kind, ...] = (
         columns=(
             {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
             {"name": "Order", "type": "integer", "jsonPath": ".spec.order"},
+            _READY,
+            _AGE,
+        ),
+    ),
+    Kind(
+        kind="LLMMCPServer",
+        description="An MCP server the gateways connect to: transport, tools, auto-execution, who uses it.",
+        plural="llmmcpservers",
+        short_name="llmmcp",
+        spec=LLMMCPServerSpec,
+        status=LLMMCPServerStatus,
+        columns=(
+            {"name": "Transport", "type": "string", "jsonPath": ".spec.transport"},
+            {"name": "Connected", "type": "string", "jsonPath": ".status.connected"},
+            {"name": "Tools", "type": "integer", "jsonPath": ".status.toolCount"},
+            {"name": "Error", "type": "string", "jsonPath": ".status.lastError", "priority": 1},
             _READY,
             _AGE,
         ),
@@ -163,7 +182,9 @@ def openapi_schema(kind: Kind) -> Schema:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # Only name (and generateName) may be constrained here; declared so that a rule's
+            # fieldPath can point at it (the API server resolves fieldPath through the schema).
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 253}}},
             "spec": structural_schema(kind.spec),
             "status": structural_schema(kind.status),
         },

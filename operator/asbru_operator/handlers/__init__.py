@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import kopf
 
-from asbru_operator.handlers import gateway, lifecycle, plugin, provider, route, secret, virtual_key
+from asbru_operator.handlers import (
+    gateway,
+    lifecycle,
+    mcp_server,
+    plugin,
+    provider,
+    route,
+    secret,
+    virtual_key,
+)
 
 
 def build_registry(
@@ -26,6 +35,7 @@ def build_registry(
     provider.register(registry)
     route.register(registry)
     plugin.register(registry)
+    mcp_server.register(registry)
     secret.register(registry)
     virtual_key.register(registry)
     return registry

@@ -1,25 +1,25 @@
-"""LLMGateway: render and apply on create/update/resume; a per-gateway daemon probes and resyncs.
+"""LLMGateway: render and apply on create/update/resume; one operator-wide loop probes and resyncs.
 
-The probe runs in a daemon rather than a timer because kopf can cancel a daemon on shutdown
-(``cancellation_timeout``) but must abandon a timer caught mid-run.
+No handler here needs a finalizer (the operator has no deletion logic: owned objects go by owner
+reference), so none is put on an LLMGateway and deleting one never waits for the operator. The
+probe loop learns which gateways exist from a kopf index, which needs no finalizer either; see
+``asbru_operator.probe_loop`` for why it is not a per-gateway daemon.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import kopf
 
 from asbru_operator.context import context_of
 from asbru_operator.crd_models.common import GROUP, VERSION
-from asbru_operator.kubeapi import KubeApiError
-from asbru_operator.reconcile import probe_gateway, reconcile_gateway
-from asbru_operator.virtual_keys import refresh_usage
+from asbru_operator.probe_loop import GatewayKey, ProbeLoop
+from asbru_operator.reconcile import reconcile_gateway
 
 RESOURCE = (GROUP, VERSION, "llmgateways")
 RETRY_DELAY_S = 10.0
+INDEX = "asbru_gateways"
 
 
 async def reconcile(*, memo: Any, namespace: str | None, name: str, **_: Any) -> None:
@@ -33,34 +33,9 @@ async def reconcile(*, memo: Any, namespace: str | None, name: str, **_: Any) ->
         raise kopf.TemporaryError(outcome.retry, delay=RETRY_DELAY_S)
 
 
-async def watch_pods(
-    *,
-    memo: Any,
-    namespace: str | None,
-    name: str,
-    logger: Any,
-    probe_interval_s: float,
-    resync_interval_s: float,
-    usage_interval_s: float = 10.0,
-    **_: Any,
-) -> None:
-    """Every few seconds: how many pods serve the current revision (Programmed). Now and then:
-    a full re-render, the safety net for missed events and manual edits of owned objects."""
-    ctx, namespace = context_of(memo), str(namespace)
-    next_resync = time.monotonic() + resync_interval_s
-    next_usage = time.monotonic()
-    while True:
-        try:
-            if time.monotonic() >= next_resync:
-                next_resync = time.monotonic() + resync_interval_s
-                await reconcile_gateway(ctx, namespace, name)
-            await probe_gateway(ctx, namespace, name)
-            if time.monotonic() >= next_usage:  # virtual keys' spend/budget/remaining (governance)
-                next_usage = time.monotonic() + usage_interval_s
-                await refresh_usage(ctx, namespace, name)
-        except KubeApiError as error:
-            logger.warning(f"probing failed, will retry: {error}")
-        await asyncio.sleep(probe_interval_s)
+def asbru_gateways(*, namespace: str | None, name: str, **_: Any) -> dict[GatewayKey, bool]:
+    """Index: every LLMGateway the operator sees, by (namespace, name); kopf drops deleted ones."""
+    return {(str(namespace), name): True}
 
 
 def register(
@@ -73,13 +48,19 @@ def register(
     kopf.on.resume(*RESOURCE, registry=registry)(reconcile)
     kopf.on.create(*RESOURCE, registry=registry)(reconcile)
     kopf.on.update(*RESOURCE, registry=registry)(reconcile)
+    kopf.index(*RESOURCE, registry=registry, id=INDEX)(asbru_gateways)
 
-    async def probe(**kwargs: Any) -> None:
-        await watch_pods(
-            probe_interval_s=probe_interval_s,
+    async def start_probing(*, memo: Any, **kwargs: Any) -> None:
+        """Start the probe loop over the live index (kopf passes indices to start-up handlers too)."""
+        gateways: kopf.Index[GatewayKey, bool] = kwargs[INDEX]
+        ctx = context_of(memo)
+        probe_loop = ProbeLoop(
+            ctx,
+            gateways.keys,
+            interval_s=probe_interval_s,
             resync_interval_s=resync_interval_s,
             usage_interval_s=usage_interval_s,
-            **kwargs,
         )
+        ctx.spawn(probe_loop.run(), name="asbru-probe-loop")
 
-    kopf.daemon(*RESOURCE, registry=registry, id="probe", cancellation_timeout=5.0)(probe)
+    kopf.on.startup(registry=registry, id="probe-loop")(start_probing)

@@ -12,8 +12,12 @@ from asbru_operator.crd_models.common import GROUP
 
 
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """kopf's finalizer and bookkeeping annotations carry our group, not kopf.dev, so users see
-    whose they are; Kubernetes Events are posted for warnings only (status carries the rest)."""
+    """kopf's bookkeeping annotations carry our group, not kopf.dev, so users see whose they are;
+    Kubernetes Events are posted for warnings only (status carries the rest).
+
+    No handler needs a finalizer; the name is kept so that kopf removes the one older operators
+    (with a per-gateway probe daemon) put on every LLMGateway.
+    """
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

@@ -3,6 +3,10 @@
 Keys become ``secret:<provider>.<key>`` references; their values go to the gateway's own Secret,
 never into the config, so the ConfigMap can be read, diffed and hashed without leaking anything.
 Everything is sorted, so equal inputs give equal bytes and equal revisions.
+
+What is valid is rendered; a provider, route or plugin with a problem (``render.checks``) is left
+out and listed in ``RenderedConfig.left_out``, so one broken resource never freezes the updates of
+the others. Only an invalid gateway spec fails the whole render (``RenderError``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from asbru_gateway.config.compat import downgraded
 from asbru_gateway.config.governance import GovernanceConfig
+from asbru_gateway.config.loader import format_validation_error
+from asbru_gateway.config.mcp import McpConfig
 from asbru_gateway.config.model import (
+    SCHEMA_MINOR,
     SCHEMA_VERSION,
     GatewayConfig,
     KeyConfig,
@@ -31,14 +39,37 @@ from asbru_gateway.config.model import (
 from asbru_gateway.config.secrets import served_revision
 from asbru_operator.crd_models.common import LabelSelector
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
+from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec
 from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec, NetworkSpec, PoolSpec
-from asbru_operator.crd_models.route import LLMRouteSpec
+from asbru_operator.crd_models.route import LLMRouteSpec, served_model
 from asbru_operator.render import selectors
-from asbru_operator.render.governance import GovernanceRenderError, render_governance
+from asbru_operator.render.checks import (
+    GatewayRefsError,
+    Problem,
+    RenderError,
+    name_of,
+    parse_spec,
+    plugin_problems,
+    provider_problems,
+    spec_of,
+)
+from asbru_operator.render.governance import render_governance
+from asbru_operator.render.mcp import McpRenderError, McpSources, render_mcp
+from asbru_operator.render.refs import MissingRef
+
+__all__ = [
+    "GatewayRefsError",
+    "Problem",
+    "RenderError",
+    "RenderedConfig",
+    "Sources",
+    "decode_secret",
+    "parse_spec",
+    "render_config",
+]
 
 Body = Mapping[str, Any]
-M = TypeVar("M", bound=BaseModel)
 
 _NETWORK_FIELDS = {
     "connect_timeout_seconds": "connect_timeout_s",
@@ -58,35 +89,6 @@ _POOL_FIELDS = {
 }
 
 
-class RenderError(ValueError):
-    """The resources are invalid together (bad spec, unknown provider, duplicate route): not Accepted."""
-
-
-@dataclass(frozen=True)
-class MissingRef:
-    """A key whose Secret, or whose key in that Secret, does not exist (yet)."""
-
-    provider: str
-    secret: str
-    key: str
-    secret_exists: bool
-    kind: str = "LLMProvider"
-    """The kind of the object that needs it (LLMVirtualKey, LLMGateway for the Redis password)."""
-
-    def describe(self) -> str:
-        if not self.secret_exists:
-            return f"Secret {self.secret!r} not found ({self.kind} {self.provider!r})"
-        return f"key {self.key!r} not found in Secret {self.secret!r} ({self.kind} {self.provider!r})"
-
-
-class UnresolvedRefsError(Exception):
-    """Some referenced Secrets or keys are missing: ResolvedRefs=False, retry later."""
-
-    def __init__(self, missing: Sequence[MissingRef]) -> None:
-        self.missing = tuple(missing)
-        super().__init__("; ".join(ref.describe() for ref in self.missing))
-
-
 @dataclass(frozen=True)
 class Sources:
     """Everything one gateway's config is rendered from, already fetched (secrets base64-decoded)."""
@@ -98,6 +100,7 @@ class Sources:
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     virtual_keys: Sequence[Body] = ()
     teams: Sequence[Body] = ()
+    mcp_servers: Sequence[Body] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class RenderedConfig:
 
     config: GatewayConfig
     secret_data: Mapping[str, str]
+    left_out: tuple[Problem, ...] = ()
+    """Selected resources not in ``config`` (or routes serving only some targets), and why."""
 
     @property
     def served_revision(self) -> str:
@@ -124,65 +129,61 @@ def decode_secret(body: Body) -> dict[str, str]:
     return decoded
 
 
-def parse_spec(model: type[M], body: Body) -> M:
-    """A resource's spec as a model; an invalid one is a ``RenderError`` that names the object."""
-    meta = body.get("metadata", {})
-    try:
-        return model.model_validate(body.get("spec") or {})
-    except ValidationError as error:
-        raise RenderError(f"{body.get('kind', 'object')} {meta.get('name')!r}: {error}") from None
+def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> RenderedConfig:
+    """Render one gateway's config from what is valid; raises ``RenderError`` only for its own spec.
 
-
-def render_config(sources: Sources) -> RenderedConfig:
-    """Render one gateway's config; raises ``RenderError`` or ``UnresolvedRefsError``."""
+    ``schema_minor``: the oldest config schema minor the gateway's pods read; fields newer than it
+    are left out (``compat.downgraded``), so old pods read the config strictly during an upgrade.
+    """
     spec = parse_spec(LLMGatewaySpec, sources.gateway)
     gateway_labels = selectors.labels_of(sources.gateway)
-    providers = _selected(sources.providers, spec.provider_selector)
-    routes = _selected(sources.routes, spec.route_selector)
-    plugins = [
-        body
-        for body in _selected(sources.plugins, spec.plugin_selector)
-        if selectors.matches(parse_spec(LLMPluginSpec, body).gateway_selector, gateway_labels)
-    ]
+    left_out: list[Problem] = []
     secret_data: dict[str, str] = {}
-    missing: list[MissingRef] = []
-    provider_configs = [_provider(body, spec, sources.secrets, secret_data, missing) for body in providers]
-    governance = _governance(sources, spec, secret_data, missing)
-    if missing:
-        raise UnresolvedRefsError(missing)
+    providers = []
+    for body in _selected(sources.providers, spec.provider_selector):
+        provider = _provider(body, spec, sources.secrets, left_out)
+        if provider is not None:
+            providers.append(provider[0])
+            secret_data.update(provider[1])
+    routes = _routes(_selected(sources.routes, spec.route_selector), {p.name for p in providers}, left_out)
+    plugins = _plugins(_selected(sources.plugins, spec.plugin_selector), gateway_labels, left_out)
+    mcp = _mcp(sources, spec, gateway_labels, secret_data, left_out)
+    governance = _governance(sources, spec, secret_data, left_out)
     server = {"drain_timeout_s": float(spec.drain_timeout_seconds)}
     if spec.max_body_bytes is not None:
         server["max_body_bytes"] = spec.max_body_bytes
     try:
         config = GatewayConfig(
             schemaVersion=SCHEMA_VERSION,
+            schemaMinor=min(schema_minor, SCHEMA_MINOR),
             server=ServerConfig.model_validate(server),
-            providers=tuple(provider_configs),
-            routes=tuple(sorted((_route(body) for body in routes), key=lambda r: r.name)),
-            plugins=tuple(_plugin(body) for body in plugins),
+            providers=tuple(providers),
+            routes=tuple(routes),
+            plugins=tuple(plugins),
+            mcp=mcp,
             governance=governance,
         )
+        config = downgraded(config, config.schema_minor)
     except ValidationError as error:
-        raise RenderError(f"the selected resources do not form a valid config: {error}") from None
-    return RenderedConfig(config=config, secret_data=dict(sorted(secret_data.items())))
+        message = format_validation_error(error)
+        raise RenderError(f"the selected resources do not form a valid config: {message}") from None
+    return RenderedConfig(
+        config=config, secret_data=dict(sorted(secret_data.items())), left_out=tuple(left_out)
+    )
 
 
 def _governance(
-    sources: Sources, spec: LLMGatewaySpec, secret_data: dict[str, str], missing: list[MissingRef]
+    sources: Sources, spec: LLMGatewaySpec, secret_data: dict[str, str], left_out: list[Problem]
 ) -> GovernanceConfig | None:
-    try:
-        rendered = render_governance(
-            sources.gateway, spec, sources.virtual_keys, sources.teams, sources.secrets
-        )
-    except GovernanceRenderError as error:
-        raise RenderError(str(error)) from None
+    """The ``governance`` section; a key or team with a problem is left out (and says why).
+
+    A key left out is refused by the gateway (401), so leaving out fails closed. Only the gateway's
+    own governance spec fails the whole render: invalid (``RenderError``) or its Redis password's
+    Secret missing (``GatewayRefsError``: serving without the shared counters would not be safe).
+    """
+    rendered = render_governance(sources.gateway, spec, sources.virtual_keys, sources.teams, sources.secrets)
+    left_out.extend(rendered.left_out)
     secret_data.update(rendered.secret_data)
-    for owner, ref in rendered.missing:
-        kind = "LLMGateway" if owner == "redis" else "LLMVirtualKey"
-        name = str(sources.gateway["metadata"]["name"]) if owner == "redis" else owner
-        missing.append(
-            MissingRef(name, ref.name, ref.key, secret_exists=ref.name in sources.secrets, kind=kind)
-        )
     return rendered.config
 
 
@@ -198,22 +199,20 @@ def _selected(bodies: Sequence[Body], selector: LabelSelector | None) -> list[Bo
 
 
 def _provider(
-    body: Body,
-    gateway: LLMGatewaySpec,
-    secrets: Mapping[str, Mapping[str, str]],
-    secret_data: dict[str, str],
-    missing: list[MissingRef],
-) -> ProviderConfig:
-    name = str(body["metadata"]["name"])
-    spec = parse_spec(LLMProviderSpec, body)
-    keys = []
+    body: Body, gateway: LLMGatewaySpec, secrets: Mapping[str, Mapping[str, str]], left_out: list[Problem]
+) -> tuple[ProviderConfig, dict[str, str]] | None:
+    """The provider's contract and its credentials, or None (and why, in ``left_out``)."""
+    name = name_of(body)
+    spec, problems = spec_of(LLMProviderSpec, "LLMProvider", body)
+    if spec is not None:
+        problems = provider_problems(body, spec, secrets)
+    if spec is None or problems:
+        left_out.extend(problems)
+        return None
+    keys, secret_data = [], {}
     for key in sorted(spec.keys, key=lambda k: k.name):
         ref, data_key = key.secret_key_ref, f"{name}.{key.name}"
-        value = secrets.get(ref.name, {}).get(ref.key, "").strip()
-        if not value:
-            missing.append(MissingRef(name, ref.name, ref.key, secret_exists=ref.name in secrets))
-            continue
-        secret_data[data_key] = value
+        secret_data[data_key] = secrets[ref.name][ref.key].strip()
         keys.append(
             KeyConfig(
                 name=key.name,
@@ -225,10 +224,12 @@ def _provider(
         )
     defaults = gateway.defaults
     try:
-        return ProviderConfig(
+        config = ProviderConfig(
             name=name,
             type=spec.type,
             base_url=_base_url(spec, str(body["metadata"].get("namespace", ""))),
+            # A serviceRef is an in-cluster address on purpose; a baseURL must opt in.
+            allow_private_network=spec.allow_private_network or spec.service_ref is not None,
             keys=tuple(keys),
             network=NetworkConfig(
                 **_merged(_NETWORK_FIELDS, defaults.network if defaults else None, spec.network)
@@ -240,7 +241,9 @@ def _provider(
             options=dict(spec.options or {}),
         )
     except ValidationError as error:
-        raise RenderError(f"LLMProvider {name!r}: {error}") from None
+        left_out.append(Problem("LLMProvider", name, "Invalid", format_validation_error(error)))
+        return None
+    return config, secret_data
 
 
 def _base_url(spec: LLMProviderSpec, namespace: str) -> str | None:
@@ -263,15 +266,48 @@ def _merged(
     return merged
 
 
-def _route(body: Body) -> RouteConfig:
-    spec = parse_spec(LLMRouteSpec, body)
-    targets = sorted(spec.targets, key=lambda t: (t.priority, t.provider, t.model, t.weight))
+def _routes(bodies: Sequence[Body], served: set[str], left_out: list[Problem]) -> list[RouteConfig]:
+    """Routes by name; targets on a provider not served are dropped, a route without any left out,
+    and of two routes claiming one model the second (by object name) is left out."""
+    routes: dict[str, tuple[str, RouteConfig]] = {}
+    for body in bodies:
+        name = name_of(body)
+        spec, problems = spec_of(LLMRouteSpec, "LLMRoute", body)
+        if spec is None:
+            left_out.extend(problems)
+            continue
+        model = served_model(body)
+        if model in routes:
+            message = f"model {model!r} is already served by LLMRoute {routes[model][0]!r}"
+            left_out.append(Problem("LLMRoute", name, "Conflicted", message))
+            continue
+        route = _route(name, model, spec, served, left_out)
+        if route is not None:
+            routes[model] = (name, route)
+    return [route for _, (_, route) in sorted(routes.items())]
+
+
+def _route(
+    name: str, model: str, spec: LLMRouteSpec, served: set[str], left_out: list[Problem]
+) -> RouteConfig | None:
+    unserved = sorted({t.provider for t in spec.targets} - served)
+    targets = sorted(
+        (t for t in spec.targets if t.provider in served),
+        key=lambda t: (t.priority, t.provider, t.model, t.weight),
+    )
+    if unserved:
+        names = ", ".join(repr(provider) for provider in unserved)
+        verdict = "serving the other targets" if targets else "no target left"
+        message = f"LLMProvider {names} not served by this gateway ({verdict})"
+        left_out.append(Problem("LLMRoute", name, "ProviderNotServed", message, unresolved=True))
+    if not targets:
+        return None
     extra: dict[str, Any] = {}
     if spec.fallback_on is not None:
         extra["fallback_on"] = tuple(sorted(set(spec.fallback_on)))
     try:
         return RouteConfig(
-            name=spec.model or str(body["metadata"]["name"]),
+            name=model,
             targets=tuple(
                 RouteTarget(provider=t.provider, model=t.model, weight=t.weight, priority=t.priority)
                 for t in targets
@@ -279,13 +315,88 @@ def _route(body: Body) -> RouteConfig:
             **extra,
         )
     except ValidationError as error:
-        raise RenderError(f"LLMRoute {body['metadata']['name']!r}: {error}") from None
+        left_out.append(Problem("LLMRoute", name, "Invalid", format_validation_error(error)))
+        return None
 
 
-def _plugin(body: Body) -> PluginConfig:
-    spec = parse_spec(LLMPluginSpec, body)
+def _plugins(
+    bodies: Sequence[Body], gateway_labels: Mapping[str, str], left_out: list[Problem]
+) -> list[PluginConfig]:
+    """Plugins that attach to this gateway and whose settings the gateway's plugin accepts."""
+    plugins = []
+    for body in bodies:
+        spec, problems = spec_of(LLMPluginSpec, "LLMPlugin", body)
+        if spec is not None:
+            if not selectors.matches(spec.gateway_selector, gateway_labels):
+                continue
+            problems = plugin_problems(body, spec)
+        if problems:
+            left_out.extend(problems)
+        elif spec is not None:
+            plugins.append(_plugin(body, spec))
+    return plugins
+
+
+def _mcp(
+    sources: Sources,
+    spec: LLMGatewaySpec,
+    gateway_labels: Mapping[str, str],
+    secret_data: dict[str, str],
+    left_out: list[Problem],
+) -> McpConfig | None:
+    """The ``mcp`` section from the selected LLMMCPServers that render on their own.
+
+    A server whose spec is invalid or whose Secret is missing is left out (and says so on its own
+    CR), like a provider: the others keep updating. A missing Secret of the gateway's own ``/mcp``
+    token leaves MCP out of this gateway until it exists (``ResolvedRefs`` names it).
+    """
+    good: list[Body] = []
+    # Each server is tried on its own first, without the gateway's own MCP settings (its bundles
+    # name several servers), so one broken server is found and left out, not the whole section.
+    alone = {
+        **sources.gateway,
+        "spec": {k: v for k, v in (sources.gateway.get("spec") or {}).items() if k != "mcp"},
+    }
+    for body in _selected(sources.mcp_servers, spec.mcp_selector):
+        name = name_of(body)
+        try:
+            server_spec = parse_spec(LLMMCPServerSpec, body)
+        except RenderError as error:
+            left_out.append(Problem("LLMMCPServer", name, "Invalid", str(error)))
+            continue
+        if not selectors.matches(server_spec.gateway_selector, gateway_labels):
+            continue
+        missing: list[MissingRef] = []
+        try:
+            render_mcp(McpSources(alone, [body], sources.secrets), {}, missing)
+        except McpRenderError as error:
+            left_out.append(Problem("LLMMCPServer", name, "Invalid", str(error)))
+            continue
+        if missing:
+            left_out.extend(_missing_problem(ref) for ref in missing if ref.kind == "LLMMCPServer")
+            if any(ref.kind == "LLMMCPServer" for ref in missing):
+                continue
+        good.append(body)
+    missing = []
+    try:
+        rendered = render_mcp(McpSources(sources.gateway, good, sources.secrets), secret_data, missing)
+    except McpRenderError as error:
+        left_out.append(Problem("LLMGateway", name_of(sources.gateway), "Invalid", str(error)))
+        return None
+    if missing:
+        left_out.extend(_missing_problem(ref) for ref in missing)
+        return None
+    return rendered
+
+
+def _missing_problem(ref: MissingRef) -> Problem:
+    reason = "KeyNotFound" if ref.secret_exists else "SecretNotFound"
+    return Problem(ref.kind, ref.provider, reason, ref.describe(), unresolved=True)
+
+
+def _plugin(body: Body, spec: LLMPluginSpec) -> PluginConfig:
     return PluginConfig(
-        name=str(body["metadata"]["name"]),
+        name=name_of(body),
         type=str(spec.type),
         order=spec.order,
         enabled=spec.enabled,

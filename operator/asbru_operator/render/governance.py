@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from asbru_gateway.config.governance import GovernanceConfig
+from asbru_gateway.config.governance import GovernanceConfig, TeamConfig, VirtualKeyConfig
+from asbru_gateway.config.loader import format_validation_error
 from asbru_gateway.governance.keys import render_hash
 from asbru_operator.crd_models.common import SecretKeySelector
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
@@ -27,6 +28,8 @@ from asbru_operator.crd_models.governance import (
     RateLimitsSpec,
 )
 from asbru_operator.render import selectors
+from asbru_operator.render.checks import GatewayRefsError, Problem, RenderError, name_of, spec_of
+from asbru_operator.render.refs import MissingRef
 
 Body = Mapping[str, Any]
 KEY_DATA = "key"
@@ -34,10 +37,6 @@ KEY_DATA = "key"
 ADMIN_PORT = 9090
 ADMIN_TOKEN = "admin-token"  # noqa: S105 - the data key of the management API's token in the gateway's Secret
 REDIS_PASSWORD = "governance.redis-password"  # noqa: S105 - a data key name, not a value
-
-
-class GovernanceRenderError(ValueError):
-    """Keys, teams and the gateway's governance spec do not fit together (not Accepted)."""
 
 
 def owned_secret_name(key_name: str) -> str:
@@ -61,29 +60,28 @@ def gateway_salt(gateway: Body) -> bytes:
 class RenderedGovernance:
     config: GovernanceConfig | None
     secret_data: dict[str, str] = field(default_factory=dict)
-    missing: list[tuple[str, SecretKeySelector]] = field(default_factory=list)
-    """(LLMVirtualKey name or "redis", the Secret key it needs) for values not found (yet)."""
+    left_out: list[Problem] = field(default_factory=list)
+    """Keys and teams not in ``config``, and why (a key left out is refused: fail closed)."""
 
 
 def selected_keys(gateway: Body, spec: LLMGatewaySpec, keys: Sequence[Body]) -> list[Body]:
-    """The keys this gateway serves: its selector, and each key's own gateway selector."""
+    """The keys this gateway serves: its selector, and each key's own gateway selector (a key
+    whose spec does not parse is selected by the first, and left out with its problem later)."""
     governance = spec.governance
-    labels = selectors.labels_of(gateway)
     if governance is None:
         return []
+    labels = selectors.labels_of(gateway)
     chosen = []
     for body in keys:
         if body.get("metadata", {}).get("deletionTimestamp"):
             continue
-        if not selectors.matches(
-            governance.virtual_key_selector if governance else None, selectors.labels_of(body)
-        ):
+        if not selectors.matches(governance.virtual_key_selector, selectors.labels_of(body)):
             continue
-        key_selector = (body.get("spec") or {}).get("gatewaySelector")
-        if key_selector and not selectors.matches(_spec(LLMVirtualKeySpec, body).gateway_selector, labels):
+        key_spec, _ = spec_of(LLMVirtualKeySpec, "LLMVirtualKey", body)
+        if key_spec is not None and not selectors.matches(key_spec.gateway_selector, labels):
             continue
         chosen.append(body)
-    return sorted(chosen, key=lambda body: str(body["metadata"]["name"]))
+    return sorted(chosen, key=name_of)
 
 
 def render_governance(
@@ -93,60 +91,113 @@ def render_governance(
     teams: Sequence[Body],
     secrets: Mapping[str, Mapping[str, str]],
 ) -> RenderedGovernance:
+    """The ``governance`` section; ``RenderError`` if the gateway's own governance spec is invalid,
+    ``GatewayRefsError`` if its Redis password is missing."""
     governance = spec.governance
     if governance is None:  # a gateway opts in: keys alone do not turn governance on
         return RenderedGovernance(None)
-    chosen = selected_keys(gateway, spec, keys)
-    salt = gateway_salt(gateway)
     rendered = RenderedGovernance(None)
-    team_specs = {str(body["metadata"]["name"]): _spec(LLMTeamSpec, body) for body in teams}
+    team_entries = _teams(teams)
+    salt = gateway_salt(gateway)
     key_entries = []
     used_teams: set[str] = set()
-    for body in chosen:
-        name = str(body["metadata"]["name"])
-        key_spec = _spec(LLMVirtualKeySpec, body)
-        ref = key_secret(body)
-        value = secrets.get(ref.name, {}).get(ref.key, "").strip()
-        if not value:
-            rendered.missing.append((name, ref))
-            continue
-        if key_spec.team is not None:
-            if key_spec.team not in team_specs:
-                raise GovernanceRenderError(f"LLMVirtualKey {name!r}: LLMTeam {key_spec.team!r} not found")
-            used_teams.add(key_spec.team)
-        key_entries.append(_key(name, key_spec, render_hash(salt, value)))
+    for body in selected_keys(gateway, spec, keys):
+        entry = _key_entry(body, salt, secrets, team_entries, rendered.left_out)
+        if entry is not None:
+            key_entries.append(entry)
+            used_teams.update([entry["team"]] if "team" in entry else [])
     data: dict[str, Any] = {
         "require_virtual_key": governance.require_virtual_key,
         "virtual_keys": key_entries,
-        "teams": [_team(name, team_specs[name]) for name in sorted(used_teams)],
-    }
-    if governance is not None:
-        data["provider_budgets"] = [
+        "teams": [team_entries[name] for name in sorted(used_teams)],
+        "provider_budgets": [
             {"provider": b.provider, "budgets": [_budget(x) for x in b.budgets]}
             for b in governance.provider_budgets
-        ]
-        data["prices"] = [price.model_dump(exclude_none=True) for price in governance.prices]
-        if governance.redis is not None:
-            data["redis"] = _redis(governance.redis, secrets, rendered)
+        ],
+        "prices": [price.model_dump(exclude_none=True) for price in governance.prices],
+    }
+    if governance.redis is not None:
+        data["redis"] = _redis(name_of(gateway), governance.redis, secrets, rendered)
     try:
         rendered.config = GovernanceConfig.model_validate(data)
     except ValidationError as error:
-        raise GovernanceRenderError(f"governance: {error}") from None
+        raise RenderError(f"governance: {format_validation_error(error)}") from None
     return rendered
 
 
+def _teams(teams: Sequence[Body]) -> dict[str, dict[str, Any] | Problem]:
+    """Every LLMTeam of the namespace as a contract entry, or the problem that keeps it out (its
+    keys are left out with it, and name it)."""
+    entries: dict[str, dict[str, Any] | Problem] = {}
+    for body in teams:
+        name = name_of(body)
+        team_spec, problems = spec_of(LLMTeamSpec, "LLMTeam", body)
+        entry = _team(name, team_spec) if team_spec is not None else None
+        if entry is not None:
+            problems = _contract_problems(TeamConfig, "LLMTeam", name, entry)
+        entries[name] = problems[0] if problems or entry is None else entry
+    return entries
+
+
+def _key_entry(
+    body: Body,
+    salt: bytes,
+    secrets: Mapping[str, Mapping[str, str]],
+    teams: Mapping[str, dict[str, Any] | Problem],
+    left_out: list[Problem],
+) -> dict[str, Any] | None:
+    """One key's contract entry (its value only hashed), or None and its problem in ``left_out``."""
+    name = name_of(body)
+    key_spec, problems = spec_of(LLMVirtualKeySpec, "LLMVirtualKey", body)
+    if key_spec is None:
+        left_out.extend(problems)
+        return None
+    ref = key_secret(body)
+    value = secrets.get(ref.name, {}).get(ref.key, "").strip()
+    team = teams.get(key_spec.team) if key_spec.team is not None else None
+    if not value:
+        reason = "KeyNotFound" if ref.name in secrets else "SecretNotFound"
+        message = MissingRef(name, ref.name, ref.key, ref.name in secrets, kind="LLMVirtualKey").describe()
+        problems.append(Problem("LLMVirtualKey", name, reason, message, unresolved=True))
+    elif key_spec.team is not None and team is None:
+        message = f"LLMTeam {key_spec.team!r} not found"
+        problems.append(Problem("LLMVirtualKey", name, "TeamNotFound", message, unresolved=True))
+    elif isinstance(team, Problem):
+        message = f"LLMTeam {key_spec.team!r} is not served: {team.message}"
+        problems.append(Problem("LLMVirtualKey", name, "TeamNotServed", message, unresolved=True))
+    entry = _key(name, key_spec, render_hash(salt, value)) if not problems else None
+    if entry is not None:
+        problems = _contract_problems(VirtualKeyConfig, "LLMVirtualKey", name, entry)
+    left_out.extend(problems)
+    return None if problems else entry
+
+
+def _contract_problems(model: Any, kind: str, name: str, entry: Mapping[str, Any]) -> list[Problem]:
+    """What the gateway's contract refuses in one entry (checked alone, so others still render)."""
+    try:
+        model.model_validate(entry)
+    except ValidationError as error:
+        return [Problem(kind, name, "Invalid", format_validation_error(error))]
+    return []
+
+
 def _redis(
-    spec: Any, secrets: Mapping[str, Mapping[str, str]], rendered: RenderedGovernance
+    gateway: str, spec: Any, secrets: Mapping[str, Mapping[str, str]], rendered: RenderedGovernance
 ) -> dict[str, Any]:
     redis: dict[str, Any] = {"url": spec.url, "on_failure": spec.on_failure, "timeout_ms": spec.timeout_ms}
     ref = spec.password_secret_ref
     if ref is not None:
         password = secrets.get(ref.name, {}).get(ref.key, "").strip()
         if not password:
-            rendered.missing.append(("redis", ref))
-        else:
-            rendered.secret_data[REDIS_PASSWORD] = password
-            redis["password"] = f"secret:{REDIS_PASSWORD}"
+            missing = MissingRef(gateway, ref.name, ref.key, ref.name in secrets, kind="LLMGateway")
+            reason = "KeyNotFound" if missing.secret_exists else "SecretNotFound"
+            raise GatewayRefsError(
+                reason,
+                f"{missing.describe()}: the Redis password of spec.governance; the config is "
+                "not updated until it exists",
+            )
+        rendered.secret_data[REDIS_PASSWORD] = password
+        redis["password"] = f"secret:{REDIS_PASSWORD}"
     return redis
 
 
@@ -178,14 +229,6 @@ def _limits(spec: RateLimitsSpec) -> dict[str, int]:
 
 def _budget(spec: BudgetSpec) -> dict[str, Any]:
     return spec.model_dump(exclude_none=True)
-
-
-def _spec(model: Any, body: Body) -> Any:
-    try:
-        return model.model_validate(body.get("spec") or {})
-    except ValidationError as error:
-        kind, name = body.get("kind", "object"), body.get("metadata", {}).get("name")
-        raise GovernanceRenderError(f"{kind} {name!r}: {error}") from None
 
 
 def governance_secrets(gateway_spec: LLMGatewaySpec, keys: Sequence[Body]) -> set[str]:

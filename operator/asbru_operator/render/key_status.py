@@ -12,8 +12,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from asbru_gateway.config.compat import field_minor
+from asbru_gateway.config.model import GatewayConfig
 from asbru_operator.render import status
 
+GOVERNANCE_MINOR = field_minor(GatewayConfig.model_fields["governance"])
+"""The config schema minor that introduced the governance section."""
 ACTIVE = "Active"
 WITHIN_BUDGET = "WithinBudget"
 
@@ -79,10 +83,18 @@ def budget_check(view: Mapping[str, Any] | None) -> status.Check:
     return status.Check(True, "WithinBudget", "within every budget")
 
 
-def degraded_check(spec: Mapping[str, Any]) -> status.Check:
-    """For a gateway: limits are per replica when it has several and no Redis."""
+def degraded_check(spec: Mapping[str, Any], schema_minor: int = GOVERNANCE_MINOR) -> status.Check:
+    """For a gateway: governance is not served yet because some pods read an older config schema
+    (rendered without it, ``compat.downgraded``), or limits are per replica (several, no Redis)."""
     governance = spec.get("governance")
     replicas = int(spec.get("replicas", 2))
+    if governance is not None and schema_minor < GOVERNANCE_MINOR:
+        return status.Check(
+            True,
+            "SchemaTooOld",
+            f"some pods read config schema minor {schema_minor} (governance needs {GOVERNANCE_MINOR}):"
+            " virtual keys, limits and budgets apply once every pod runs a gateway that knows them",
+        )
     if governance is not None and governance.get("redis") is None and replicas > 1:
         return status.Check(
             True,

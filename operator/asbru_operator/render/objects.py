@@ -219,16 +219,50 @@ def _container(ref: GatewayRef, spec: LLMGatewaySpec, default_image: str) -> Obj
     return container
 
 
-def build_infrastructure(ref: GatewayRef, spec: LLMGatewaySpec, *, default_image: str) -> list[Obj]:
-    """Everything but the config pair, in an order that lets each object find what it needs."""
-    return [
-        build_service_account(ref),
-        build_role(ref),
-        build_role_binding(ref),
-        build_service(ref, spec),
-        build_deployment(ref, spec, default_image=default_image),
-        build_pod_disruption_budget(ref),
-    ]
+DEPENDS_ON: dict[str, frozenset[str]] = {
+    "RoleBinding": frozenset({"Role", "ServiceAccount"}),
+    "Deployment": frozenset({"ServiceAccount", "RoleBinding"}),
+}
+"""What the API server (or the pods) needs to exist before an object of a kind is written.
+
+A real API server refuses a RoleBinding whose Role does not exist yet (RBAC escalation checks
+resolve the Role); pods cannot be created before their ServiceAccount, and cannot read their
+config before their RoleBinding grants it.
+"""
+
+
+def build_infrastructure(ref: GatewayRef, spec: LLMGatewaySpec, *, default_image: str) -> list[list[Obj]]:
+    """Everything but the config pair, in waves: each wave needs only what earlier waves wrote.
+
+    Objects within a wave do not depend on each other and may be applied concurrently.
+    """
+    return apply_waves(
+        [
+            build_service_account(ref),
+            build_role(ref),
+            build_role_binding(ref),
+            build_service(ref, spec),
+            build_deployment(ref, spec, default_image=default_image),
+            build_pod_disruption_budget(ref),
+        ]
+    )
+
+
+def apply_waves(objects: list[Obj]) -> list[list[Obj]]:
+    """``objects`` layered by ``DEPENDS_ON``: an object goes one wave after the last it depends on."""
+    kinds = {str(obj["kind"]) for obj in objects}
+    wave_of: dict[str, int] = {}
+
+    def wave(kind: str) -> int:
+        if kind not in wave_of:
+            needs = DEPENDS_ON.get(kind, frozenset()) & kinds
+            wave_of[kind] = 1 + max((wave(need) for need in needs), default=-1)
+        return wave_of[kind]
+
+    waves: list[list[Obj]] = [[] for _ in range(1 + max((wave(str(o["kind"])) for o in objects), default=-1))]
+    for obj in objects:
+        waves[wave(str(obj["kind"]))].append(obj)
+    return waves
 
 
 def build_config_pair(ref: GatewayRef, rendered: RenderedConfig) -> list[Obj]:

@@ -87,13 +87,39 @@ def status_changed(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bo
     return any(current.get(key) != value for key, value in desired.items())
 
 
-def programmed_check(*, revision: str, desired: int, served: Sequence[str | None]) -> tuple[int, Check]:
-    """How many pods serve ``revision`` and whether that covers the ``desired`` replicas.
+@dataclass(frozen=True)
+class PodReport:
+    """What one pod said on ``/readyz``; all None when it gave no answer (yet)."""
 
-    ``served`` holds each ready pod's reported revision (None: it did not answer).
-    """
-    current = sum(1 for value in served if value == revision)
+    pod: str
+    revision: str | None = None
+    """The revision it serves, when it is ready."""
+    schema_minor: int | None = None
+    """The config schema minor it reads; 0 for gateways older than that report."""
+    rejected_revision: str | None = None
+    rejected_reason: str | None = None
+
+
+MAX_REASON = 300
+"""Characters of one pod's refusal reason quoted in Programmed (the pod's /readyz has it all)."""
+
+
+def programmed_check(*, revision: str, desired: int, reports: Sequence[PodReport]) -> tuple[int, Check]:
+    """How many pods serve ``revision``, whether that covers the ``desired`` replicas, and which
+    pods refuse it and why (then it is not Programmed, whatever the count)."""
+    current = sum(1 for report in reports if report.revision == revision)
     message = f"{current} of {desired} pods run revision {revision}"
+    refusals: dict[str, list[str]] = {}
+    for report in reports:
+        if report.rejected_revision == revision:
+            reason = report.rejected_reason or "no reason given"
+            reason = reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + "..."
+            refusals.setdefault(reason, []).append(report.pod)
+    for reason, pods in refusals.items():
+        refuse = "refuses" if len(pods) == 1 else "refuse"
+        message += f"; {', '.join(sorted(pods))} {refuse} it: {reason}"
+    if refusals:
+        return current, Check(False, "Rejected", message)
     if current >= desired:
         return current, Check(True, "Programmed", message)
     return current, Check(False, "Pending", message)

@@ -8,7 +8,9 @@ Two kinds of input, told apart by their first bytes:
   ``message_start`` (+ ``ping``), one ``content_block_start`` / ``content_block_delta``\\* /
   ``content_block_stop`` run per block (``text_delta``, ``thinking_delta``, and for a tool call
   ``input_json_delta`` pieces as they come), and at the end ``message_delta`` (stop reason, usage)
-  and ``message_stop``.
+  and ``message_stop``;
+- agent-mode tool steps (a core chunk's ``mcp_call``): an ``mcp_tool_use`` block when the gateway
+  starts a call, an ``mcp_tool_result`` block when it ends (Anthropic's MCP connector blocks).
 
 Anthropic numbers blocks in one sequence for text and tool calls; OpenAI numbers tool calls on their
 own. The renderer opens a new block whenever the kind of content changes, and remembers which block
@@ -24,7 +26,7 @@ from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.dialects.anthropic.errors import error_payload
 from asbru_gateway.dialects.anthropic.reply import message_id, stop_reason, usage_json
-from asbru_gateway.dialects.base import core_chunks, sse
+from asbru_gateway.dialects.base import STEP_KEY, core_chunks, sse, step_input
 from asbru_gateway.errors import GatewayError
 
 NATIVE_PREFIX = b"event:"
@@ -106,6 +108,10 @@ class AnthropicRenderer:
             return
         if not self._started:
             self._start(chunk, out)
+        step = chunk.get(STEP_KEY)
+        if isinstance(step, dict):
+            self._step(step, out)
+            return
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._usage = usage
@@ -153,6 +159,35 @@ class AnthropicRenderer:
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             self._emit(index, {"type": "input_json_delta", "partial_json": arguments}, out)
+
+    def _step(self, step: dict[str, Any], out: Out) -> None:
+        """An agent-mode tool step: Anthropic's MCP connector blocks, opened and closed at once."""
+        self._close(out)
+        if step.get("status") == "in_progress":
+            block: dict[str, Any] = {
+                "type": "mcp_tool_use",
+                "id": str(step.get("id") or ""),
+                "name": str(step.get("name") or ""),
+                "server_name": str(step.get("server_label") or ""),
+                "input": step_input(step),
+            }
+        else:
+            failed = step.get("error") is not None
+            text = step.get("error") if failed else step.get("output")
+            block = {
+                "type": "mcp_tool_result",
+                "tool_use_id": str(step.get("id") or ""),
+                "is_error": failed,
+                "content": [{"type": "text", "text": str(text or "")}],
+            }
+        index = self._count
+        self._count += 1
+        out.append(
+            sse(
+                {"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"
+            )
+        )
+        out.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
 
     # --- events -----------------------------------------------------------------------------------
 

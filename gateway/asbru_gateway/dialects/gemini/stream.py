@@ -15,6 +15,9 @@ Core chunks are translated one by one, as they arrive:
   of its own, right after), so the last event carries both ``finishReason`` and ``usageMetadata``
   as Gemini's does. Gemini has no end marker: the stream simply ends.
 
+An agent-mode tool step (a core chunk's ``mcp_call``) is an event of its own with a ``toolCall`` part
+(the call started) or a ``toolResponse`` part (it ended): Gemini's parts for server-side tools.
+
 An error after the start is a last event ``{"error": {...}}`` (google-genai raises it as an
 ``APIError`` with its ``code``), with the request id in its details.
 """
@@ -27,7 +30,7 @@ import orjson
 
 from asbru_gateway.core.reply import StreamItem
 from asbru_gateway.core.usage import Usage
-from asbru_gateway.dialects.base import core_chunks
+from asbru_gateway.dialects.base import STEP_KEY, core_chunks, step_input
 from asbru_gateway.dialects.gemini.errors import error_body
 from asbru_gateway.dialects.gemini.render import (
     finish_reason,
@@ -125,6 +128,12 @@ class GeminiStreamRenderer:
     def _chunk(self, chunk: JSON, out: list[bytes]) -> None:
         if not self._identity:
             self._identity = {"model": chunk.get("model"), "id": chunk.get("id")}
+        step = chunk.get(STEP_KEY)
+        if isinstance(step, dict):
+            self._release(out)
+            candidate = {"content": {"role": "model", "parts": [step_part(step)]}, "index": 0}
+            out.append(_event(with_identity({"candidates": [candidate]}, self._identity)))
+            return
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._usage = usage_metadata(usage)
@@ -179,6 +188,20 @@ class GeminiStreamRenderer:
             self._usage_sent = True
         out.append(_event(held))
         self._held = None
+
+
+def step_part(step: JSON) -> JSON:
+    """An agent-mode tool step as Gemini's server-side tool parts: ``toolCall`` when the gateway
+    starts a call, ``toolResponse`` when it ends (the client is not to execute either); which MCP
+    server and tool in ``partMetadata``."""
+    call_id = str(step.get("id") or "")
+    metadata = {"mcp_call": {"server_label": step.get("server_label"), "name": step.get("name")}}
+    if step.get("status") == "in_progress":
+        call = {"id": call_id, "toolType": "TOOL_TYPE_UNSPECIFIED", "args": step_input(step)}
+        return {"toolCall": call, "partMetadata": metadata}
+    result = {"error": step["error"]} if step.get("error") is not None else {"output": step.get("output")}
+    response = {"id": call_id, "toolType": "TOOL_TYPE_UNSPECIFIED", "response": result}
+    return {"toolResponse": response, "partMetadata": metadata}
 
 
 def _event(response: JSON) -> bytes:

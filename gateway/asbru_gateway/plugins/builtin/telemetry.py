@@ -7,14 +7,12 @@ are recorded by the relay itself, so this plugin needs no per-chunk hook. Order 
 ``order``) so that its completion hook sees every request, short-circuited ones included. Retries
 and fallbacks are counted by routing, where it knows which provider was retried or left.
 
-Cost matters here: ``Counter.labels(...)`` takes ~2 us (a lock and a dict), so the label children
-are resolved once per label set and kept (the label sets are bounded: configured providers x
+Cost matters here: the per-request families are lock-free cells (``observability.hot_metrics``),
+resolved once per label set and kept (the label sets are bounded: configured providers x
 ``bounded_model`` x statuses).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,12 +34,12 @@ class _Series:
     __slots__ = ("input_tokens", "inter_token", "output_tokens", "requests", "time_to_first", "upstream")
 
     def __init__(self, provider: str, model: str) -> None:
-        self.requests: dict[int, Any] = {}
-        self.upstream = metrics.UPSTREAM_LATENCY.labels(provider, model)
-        self.time_to_first = metrics.TIME_TO_FIRST_TOKEN.labels(provider, model)
-        self.inter_token = metrics.INTER_TOKEN_LATENCY.labels(provider, model)
-        self.input_tokens = metrics.TOKENS.labels(provider, model, "input")
-        self.output_tokens = metrics.TOKENS.labels(provider, model, "output")
+        self.requests: dict[int, list[float]] = {}
+        self.upstream = metrics.UPSTREAM_LATENCY.cell(provider, model)
+        self.time_to_first = metrics.TIME_TO_FIRST_TOKEN.cell(provider, model)
+        self.inter_token = metrics.INTER_TOKEN_LATENCY.cell(provider, model)
+        self.input_tokens = metrics.TOKENS.cell(provider, model, "input")
+        self.output_tokens = metrics.TOKENS.cell(provider, model, "output")
 
 
 class TelemetryPlugin(PluginBase):
@@ -68,17 +66,17 @@ class TelemetryPlugin(PluginBase):
         status = outcome.status
         requests = series.requests.get(status)
         if requests is None:
-            requests = series.requests[status] = metrics.REQUESTS.labels(provider, model, str(status))
-        requests.inc()
+            requests = series.requests[status] = metrics.REQUESTS.cell(provider, model, str(status))
+        requests[0] += 1
         error = outcome.error if outcome.error is not None else getattr(outcome.stream, "error", None)
         if error is not None:
-            metrics.ERRORS.labels(provider, model, str(status), error.type).inc()
+            metrics.ERRORS.cell(provider, model, str(status), error.type)[0] += 1
         if request.upstream_latency_s is not None:
             series.upstream.observe(request.upstream_latency_s)
         usage = request.usage
         if usage is not None:
-            series.input_tokens.inc(usage.prompt_tokens)
-            series.output_tokens.inc(usage.completion_tokens)
+            series.input_tokens[0] += usage.prompt_tokens
+            series.output_tokens[0] += usage.completion_tokens
         if self._streams and request.first_token_at is not None:
             series.time_to_first.observe(request.first_token_at - request.started_at)
             if request.events_sent > 1 and request.last_event_at is not None:

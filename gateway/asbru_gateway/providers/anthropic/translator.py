@@ -28,7 +28,7 @@ from asbru_gateway.providers.anthropic.native import (
 from asbru_gateway.providers.anthropic.request import build_body
 from asbru_gateway.providers.anthropic.response import chat_completion
 from asbru_gateway.providers.anthropic.stream import AnthropicStreamDecoder, wants_usage_chunk
-from asbru_gateway.providers.base import MappedError, Target, UpstreamRequest
+from asbru_gateway.providers.base import NO_HEADERS, MappedError, Target, UpstreamRequest
 
 DEFAULT_API_VERSION = "2023-06-01"
 """The ``anthropic-version`` header when the provider config sets no ``api_version``."""
@@ -76,10 +76,22 @@ class AnthropicTranslator:
     # --- pass-through (NativeTranslator) ----------------------------------------------------------
 
     def native_request(
-        self, format: str, body: dict[str, Any], target: Target, *, stream: bool, extra_tools: list[Any]
+        self,
+        format: str,
+        body: dict[str, Any],
+        target: Target,
+        *,
+        stream: bool,
+        extra_tools: list[Any],
+        client_headers: Mapping[str, str] = NO_HEADERS,
     ) -> UpstreamRequest:
         data = native_body(format, body, target.model, stream=stream, extra_tools=extra_tools)
-        return self._upstream(PATHS[format], data, target)
+        upstream = self._upstream(PATHS[format], data, target)
+        beta = client_headers.get("anthropic-beta")
+        if beta:  # the client's beta features come with its beta fields, which pass through
+            configured = upstream.headers.get("anthropic-beta")
+            upstream.headers["anthropic-beta"] = f"{configured},{beta}" if configured else beta
+        return upstream
 
     def native_response(self, format: str, body: bytes, target: Target) -> Reply:
         return native_reply(format, body)

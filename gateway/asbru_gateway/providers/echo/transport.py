@@ -1,5 +1,8 @@
 """An in-process ``UpstreamClient`` that answers like an OpenAI server: the last user message, echoed.
 
+Or a tool call it was told to make, or a tool's result (``commands``): tools and agent mode work
+without a model.
+
 It sits where the aiohttp client would, behind the same OpenAI translator, so an echo request
 goes through everything a real one does (routing, pool, plugins, streaming) except the network.
 Options: ``latency_ms`` before the answer starts, ``chunk_delay_ms`` between streamed words.
@@ -18,6 +21,7 @@ import orjson
 
 from asbru_gateway.config.model import ProviderConfig
 from asbru_gateway.providers.base import UpstreamRequest
+from asbru_gateway.providers.echo.commands import Answer, answer
 
 
 class EchoResponse:
@@ -54,37 +58,26 @@ class EchoClient:
         body = orjson.loads(request.body)
         if request.url.endswith("/embeddings"):
             return EchoResponse(200, _embeddings(body), [], 0)
-        text = _last_user_text(body.get("messages") or [])
+        said = answer(body.get("messages") or [])
         model = str(body.get("model", "echo"))
         if stream:
-            return EchoResponse(200, None, _stream_events(text, model, body), self._chunk_delay_s)
-        return EchoResponse(200, _completion(text, model), [], 0)
+            return EchoResponse(200, None, _stream_events(said, model, body), self._chunk_delay_s)
+        return EchoResponse(200, _completion(said, model), [], 0)
 
     async def close(self) -> None:
         return None
-
-
-def _last_user_text(messages: list[Any]) -> str:
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(
-                    str(part.get("text", ""))
-                    for part in content
-                    if isinstance(part, dict) and part.get("type") == "text"
-                )
-    return ""
 
 
 def _tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
-def _completion(text: str, model: str) -> bytes:
+def _completion(said: Answer, model: str) -> bytes:
+    text = said.text
     prompt = _tokens(text)
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if said.tool_call is not None:
+        message = {"role": "assistant", "content": None, "tool_calls": [said.tool_call]}
     return orjson.dumps(
         {
             "id": "chatcmpl-echo-" + uuid.uuid4().hex[:24],
@@ -94,9 +87,9 @@ def _completion(text: str, model: str) -> bytes:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": message,
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": "stop" if said.tool_call is None else "tool_calls",
                 }
             ],
             "usage": {"prompt_tokens": prompt, "completion_tokens": prompt, "total_tokens": 2 * prompt},
@@ -104,7 +97,8 @@ def _completion(text: str, model: str) -> bytes:
     )
 
 
-def _stream_events(text: str, model: str, body: dict[str, Any]) -> list[bytes]:
+def _stream_events(said: Answer, model: str, body: dict[str, Any]) -> list[bytes]:
+    text = said.text
     base = {
         "id": "chatcmpl-echo-" + uuid.uuid4().hex[:24],
         "object": "chat.completion.chunk",
@@ -119,13 +113,33 @@ def _stream_events(text: str, model: str, body: dict[str, Any]) -> list[bytes]:
     words = text.split(" ") if text else []
     events = [event({"role": "assistant", "content": ""})]
     events += [event({"content": word if i == 0 else " " + word}) for i, word in enumerate(words)]
-    events.append(event({}, "stop"))
+    if said.tool_call is not None:
+        events += _tool_call_events(said.tool_call, event)
+    events.append(event({}, "stop" if said.tool_call is None else "tool_calls"))
     if (body.get("stream_options") or {}).get("include_usage"):
         tokens = _tokens(text)
         usage = {"prompt_tokens": tokens, "completion_tokens": tokens, "total_tokens": 2 * tokens}
         events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
     events.append(b"data: [DONE]\n\n")
     return events
+
+
+def _tool_call_events(call: dict[str, Any], event: Any) -> list[bytes]:
+    """A tool call as a model streams it: id and name first, then the arguments in two pieces."""
+    function = call["function"]
+    arguments = function["arguments"]
+    half = len(arguments) // 2
+    head = {
+        "index": 0,
+        "id": call["id"],
+        "type": "function",
+        "function": {"name": function["name"], "arguments": ""},
+    }
+    return [
+        event({"tool_calls": [head]}),
+        event({"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]}),
+        event({"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]}),
+    ]
 
 
 def _embeddings(body: dict[str, Any]) -> bytes:

@@ -18,7 +18,7 @@ import orjson
 
 from asbru_gateway.config.model import ProviderConfig
 from asbru_gateway.core.reply import Reply
-from asbru_gateway.providers.base import MappedError, Target, UpstreamRequest
+from asbru_gateway.providers.base import NO_HEADERS, MappedError, Target, UpstreamRequest
 from asbru_gateway.providers.gemini.embeddings import embeddings_body, embeddings_result
 from asbru_gateway.providers.gemini.errors import map_error
 from asbru_gateway.providers.gemini.native import (
@@ -83,7 +83,14 @@ class GeminiTranslator:
         return embeddings_result(body, target.model)
 
     def native_request(
-        self, format: str, body: dict[str, Any], target: Target, *, stream: bool, extra_tools: list[Any]
+        self,
+        format: str,
+        body: dict[str, Any],
+        target: Target,
+        *,
+        stream: bool,
+        extra_tools: list[Any],
+        client_headers: Mapping[str, str] = NO_HEADERS,
     ) -> UpstreamRequest:
         method, payload = native_call(
             format, body, model_name(target), stream=stream, extra_tools=extra_tools

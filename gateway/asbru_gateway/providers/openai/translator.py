@@ -103,10 +103,9 @@ class OpenAIStreamDecoder:
         self._first_checked = False
 
     def feed(self, data: bytes) -> list[StreamItem]:
-        if self._passes_through(data):
-            return [data]
-        if data.endswith(DONE_EVENT) and self._passes_through(data[: -len(DONE_EVENT)]):
-            self.done = True  # a whole short answer in one read: deltas, then the end marker
+        ends = data.endswith(DONE_EVENT)  # a whole short answer in one read: deltas, then the end marker
+        if self._passes_through(data[: -len(DONE_EVENT)] if ends else data):
+            self.done = ends
             return [data]
         # Anything else, a block with a malformed event included, goes event by event: the good
         # events before a bad one still reach the client, nothing after it does.
@@ -136,18 +135,18 @@ class OpenAIStreamDecoder:
         if (
             self._sse.pending
             or self.failed
-            or not data.endswith(b"\n\n")
+            or not data.endswith(b"}\n\n")
             or not data.startswith(b"data: {")
             or b"\r" in data
             or b'"usage"' in data
             or b'"error"' in data
-            or b"[DONE]" in data
         ):
             return False
+        # One ``data: {...}`` line per event: every event ends in ``}`` and every one after the
+        # first starts with ``data: {`` (so no comment, ``[DONE]`` or other line hides in between).
         events = data.count(b"\n\n")
         return (
-            data.count(b"\n") == 2 * events
-            and data.count(b"}\n\n") == events
+            data.count(b"}\n\n") == events
             and data.count(b"\n\ndata: {") == events - 1
             and (self._first_checked or self._check_first(data))
         )
@@ -211,19 +210,56 @@ def stream_error(payload: bytes) -> UpstreamError:
     )
 
 
+LARGE_BODY = 64 * 1024
+"""Above this, a body is not parsed whole: its usage is read from its tail (see ``usage_of``)."""
+
+
 def usage_of(body: bytes) -> Usage | None:
-    """The ``usage`` of an OpenAI response body, or None. Raises on a body that is not JSON."""
+    """The ``usage`` of an OpenAI response body, or None. Raises on a body that is not JSON.
+
+    A body nobody else needs to read passes through as bytes, so parsing it whole only to read
+    ``usage`` would be the biggest cost of a large answer (a 1 MB body: milliseconds of CPU that
+    every other request on the loop waits for). Past ``LARGE_BODY`` the body is checked to be one
+    JSON object (its first and last bytes) and ``usage`` is parsed alone, from the last
+    ``"usage":`` key: OpenAI writes it after the choices, and no number in it contains a brace.
+    """
+    if len(body) > LARGE_BODY:
+        return _tail_usage(body)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise UpstreamProtocolError("upstream answered with a body that is not JSON") from None
     usage = data.get("usage") if isinstance(data, dict) else None
+    return _usage(usage)
+
+
+def _usage(usage: object) -> Usage | None:
     if not isinstance(usage, dict):
         return None
     return Usage(
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
     )
+
+
+def _tail_usage(body: bytes) -> Usage | None:
+    stripped = body.strip()
+    if not (stripped.startswith(b"{") and stripped.endswith(b"}")):
+        raise UpstreamProtocolError("upstream answered with a body that is not a JSON object")
+    key = stripped.rfind(b'"usage"')
+    start = stripped.find(b"{", key) if key >= 0 else -1
+    if start < 0 or stripped[key + 7 : start].strip() != b":":
+        return None
+    depth, end = 0, start
+    for end in range(start, min(len(stripped), start + 4096)):  # bounded: usage objects are small
+        char = stripped[end]
+        depth += (char == 0x7B) - (char == 0x7D)
+        if depth == 0:
+            break
+    try:
+        return _usage(orjson.loads(stripped[start : end + 1]))
+    except orjson.JSONDecodeError:
+        return None
 
 
 def openai_style_error(status: int, body: bytes) -> MappedError:
