@@ -128,7 +128,7 @@ def test_teams_redis_password_and_user_secret() -> None:
     rendered = render_config(
         sources(
             fixtures.gateway(governance=governance),
-            key(team="eng"),
+            key(team="eng", mcp={"time": ["*", "*"]}),
             key("bob", secretRef={"name": "mine", "key": "value"}),
             teams=[team],
             secrets={"redis": {"pw": "redis-pass"}, "mine": {"value": "sk-user-own"}},
@@ -139,7 +139,10 @@ def test_teams_redis_password_and_user_secret() -> None:
     assert config.redis.password == "secret:governance.redis-password"
     assert rendered.secret_data["governance.redis-password"] == "redis-pass"
     assert [t.name for t in config.teams] == ["eng"]
+    alice = next(k for k in config.virtual_keys if k.name == "alice")
+    assert alice.mcp == {"time": ("*",)}
     bob = next(k for k in config.virtual_keys if k.name == "bob")
+    assert bob.mcp == {}
     salt, digest = parse_hash(bob.hash or "")
     assert digest == key_hash(salt, "sk-user-own")
 

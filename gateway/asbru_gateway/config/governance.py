@@ -23,6 +23,8 @@ from asbru_gateway.config.compat import drop_unknown
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"  # noqa: S105 - a pattern
+_MCP_SERVER = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+"""An MCP server's name (``config.mcp.ServerName``)."""
 KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{16,64}:[0-9a-f]{64}$"
 """``sha256:<salt hex>:<hex of sha256(salt bytes + key value)>``: what the operator renders."""
 
@@ -107,6 +109,18 @@ class Allowed(_Frozen):
     providers: Globs = ()
 
 
+McpServerName = Annotated[str, Field(pattern=_MCP_SERVER)]
+McpGrants = Annotated[
+    dict[McpServerName, tuple[Glob, ...]],
+    Field(
+        max_length=256,
+        description="MCP server name -> the tool patterns (server's own tool names, globs) this key "
+        "may see and call. A server not listed: none of its tools (deny by default), unless the "
+        "server's own access grants name the key.",
+    ),
+]
+
+
 class VirtualKeyConfig(_Frozen):
     """A credential the gateway hands out, with what it may do. Its value is never in the config."""
 
@@ -119,6 +133,7 @@ class VirtualKeyConfig(_Frozen):
     budgets: Budgets = ()
     expires_at: datetime | None = Field(None, description="After this instant the key is refused (401).")
     disabled: bool = False
+    mcp: McpGrants = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_value(self) -> VirtualKeyConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -18,7 +19,7 @@ from asbru_gateway.config.governance import GovernanceConfig, RedisConfig, Virtu
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.config.secrets import SecretResolver
 from asbru_gateway.core.formats import FAMILY_TYPES
-from asbru_gateway.core.identity import Identity
+from asbru_gateway.core.identity import MCP_ATTRIBUTE, Identity
 from asbru_gateway.errors import ConfigError
 from asbru_gateway.governance import limits as lim
 from asbru_gateway.governance.headers import policy_header
@@ -140,7 +141,7 @@ def _entry(key: VirtualKeyConfig, team_limits: dict[str, tuple[lim.Limit, ...]])
     return KeyEntry(
         name=key.name,
         team=key.team,
-        identity=Identity(key=key.name, team=key.team),
+        identity=Identity(key=key.name, team=key.team, attributes=_attributes(key)),
         permissions=Permissions.of(key.allowed),
         limits=limits,
         expires_at_s=key.expires_at.timestamp() if key.expires_at else None,
@@ -148,6 +149,11 @@ def _entry(key: VirtualKeyConfig, team_limits: dict[str, tuple[lim.Limit, ...]])
         policy_header=policy_header(limits) if limits else b"",
         scopes=(f"key/{key.name}",) + ((f"team/{key.team}",) if key.team else ()),
     )
+
+
+def _attributes(key: VirtualKeyConfig) -> dict[str, Any]:
+    """What the key's identity tells the rest of the gateway: its MCP allow-list, if it has one."""
+    return {MCP_ATTRIBUTE: dict(key.mcp)} if key.mcp else {}
 
 
 def _names(config: GatewayConfig) -> Names:

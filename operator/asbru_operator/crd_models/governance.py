@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from asbru_gateway.config.governance import FailurePolicy, Period, Reset
+from asbru_gateway.config.governance import FailurePolicy, McpServerName, Period, Reset
 from asbru_operator.crd_models.common import (
     BasicStatus,
     CRDModel,
@@ -70,6 +70,13 @@ class LLMVirtualKeySpec(CRDModel):
     expires_at: Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})] | None = None
     disabled: bool = False
     gateway_selector: LabelSelector | None = Field(None, description="Default: every LLMGateway here.")
+    mcp: dict[McpServerName, Globs] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="MCP tools this key may see and call: LLMMCPServer name -> tool name globs (the "
+        "server's own names, e.g. get_* or *). A server not listed: none of its tools, unless the "
+        "LLMMCPServer's virtualKeys grant them.",
+    )
 
 
 class UsageStatus(BasicStatus):

@@ -213,6 +213,8 @@ def _key(name: str, spec: LLMVirtualKeySpec, hashed: str) -> dict[str, Any]:
         entry["budgets"] = [_budget(budget) for budget in spec.budgets]
     if spec.expires_at is not None:
         entry["expires_at"] = spec.expires_at
+    if spec.mcp:
+        entry["mcp"] = {server: sorted(set(tools)) for server, tools in sorted(spec.mcp.items())}
     return entry
 
 

@@ -14,6 +14,8 @@ Declared by the config's ``governance`` section (not under ``plugins``), built b
 - ``on_complete`` (after the last byte, streams included): settle the reservation to the actual usage
   and count it on the key's, team's, provider's and model's accounting counters (one more store
   call, off the client's path), and in the metrics.
+- ``authenticate`` (``/mcp``, ``/v1/mcp/...``): the same key lookup, no counting; the key's MCP
+  allow-list rides in ``identity.attributes["mcp"]``.
 - With provider budgets, ``before_attempt``/``after_attempt`` reserve against the provider of each
   upstream attempt (an over-budget provider is a 429 that routing can fall back from).
 
@@ -34,6 +36,8 @@ from asbru_gateway.config.governance import FailurePolicy
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.config.secrets import SecretResolver
 from asbru_gateway.core.attempt import Attempt
+from asbru_gateway.core.headers import RequestHeaders
+from asbru_gateway.core.identity import ClientCredential, Identity
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.governance import metrics as gov_metrics
 from asbru_gateway.governance.compile import Compiled, compile_governance
@@ -130,7 +134,7 @@ class GovernancePlugin:
     # --- pre_request ---------------------------------------------------------------------------
 
     async def pre_request(self, request: LLMRequest) -> ShortCircuit | None:
-        entry = self._authenticate(request)
+        entry = self._key_of(request.credential)
         if entry is None:
             return None
         if not entry.permissions.everything:
@@ -162,8 +166,8 @@ class GovernancePlugin:
         _state(request)[NAME] = reservation
         return None
 
-    def _authenticate(self, request: LLMRequest) -> KeyEntry | None:
-        credential = request.credential
+    def _key_of(self, credential: ClientCredential | None) -> KeyEntry | None:
+        """The enabled, unexpired key presented (None: no key, and none is required), or 401."""
         if credential is None:
             if self._required:
                 _count("unauthorized")
@@ -179,6 +183,17 @@ class GovernancePlugin:
             _count("unauthorized")
             raise _DISABLED if entry.disabled else _EXPIRED
         return entry
+
+    # --- authenticate (the MCP endpoints) --------------------------------------------------------
+
+    async def authenticate(
+        self, credential: ClientCredential | None, headers: RequestHeaders
+    ) -> Identity | None:
+        """The caller of ``/mcp`` and ``/v1/mcp/...`` by virtual key, the same rules as ``pre_request``
+        (no limits are counted: a tool call is not an LLM request). Its ``identity.attributes["mcp"]``
+        carries the key's MCP allow-list; ``mcp.access`` decides from it (deny by default)."""
+        entry = self._key_of(credential)
+        return entry.identity if entry is not None else None
 
     def _permit(self, entry: KeyEntry, request: LLMRequest) -> None:
         names = [request.model]
