@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from asbru_gateway.config.compat import drop_unknown
+from asbru_gateway.config.compat import ContractModel
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"  # noqa: S105 - a pattern
@@ -33,14 +33,7 @@ Glob = Annotated[str, Field(min_length=1, max_length=256)]
 Globs = Annotated[tuple[Glob, ...], Field(max_length=256)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _lenient(cls, data: Any, info: ValidationInfo) -> Any:
-        """Unknown fields are errors, except in a config of a newer minor (see ``compat``)."""
-        return drop_unknown(cls, data, info)
+_Frozen = ContractModel
 
 
 class Period(StrEnum):

@@ -29,9 +29,9 @@ from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from asbru_gateway.config.compat import canonical_dump, drop_unknown, since
+from asbru_gateway.config.compat import ContractModel, canonical_dump, since
 from asbru_gateway.config.governance import GovernanceConfig
 from asbru_gateway.config.mcp import McpConfig
 from asbru_gateway.config.network_guard import private_host_reason
@@ -60,14 +60,7 @@ SecretRef = Annotated[
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _lenient(cls, data: Any, info: ValidationInfo) -> Any:
-        """Unknown fields are errors, except in a config of a newer minor (see ``compat``)."""
-        return drop_unknown(cls, data, info)
+_Frozen = ContractModel
 
 
 class Overflow(StrEnum):

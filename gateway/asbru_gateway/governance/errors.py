@@ -6,13 +6,15 @@ caller may not even own it).
 
 from __future__ import annotations
 
-from asbru_gateway.errors import GatewayError
+from asbru_gateway.errors import GatewayError, UnauthorizedError
 
-
-class UnauthorizedError(GatewayError):
-    status = 401
-    type = "authentication_error"
-    code = "invalid_api_key"
+__all__ = [
+    "BudgetExceededError",
+    "ForbiddenError",
+    "GovernanceUnavailableError",
+    "RateLimitedError",
+    "UnauthorizedError",
+]
 
 
 class ForbiddenError(GatewayError):
