@@ -23,70 +23,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import orjson
 import uvloop
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "gateway"))
-
-from asbru_gateway.app import AppSettings, create_app  # noqa: E402
-from asbru_gateway.config.loader import parse_config  # noqa: E402
-from asbru_gateway.providers import transport  # noqa: E402
+import inprocess
+from asbru_gateway.app import AppSettings, create_app
+from asbru_gateway.config.loader import parse_config
 
 KEY = "vk-bench-0123456789abcdef"
-ANSWER = orjson.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "Hello from the mock."},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 24, "completion_tokens": 14, "total_tokens": 38},
-    }
-)
-BODY = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
-
-
-class Canned:
-    status = 200
-    headers = {"content-type": "application/json"}  # noqa: RUF012
-
-    async def read(self) -> bytes:
-        return ANSWER
-
-    def release(self) -> None:
-        return None
-
-
-async def _send_upstream(self: Any, request: Any, *, stream: bool) -> Canned:
-    return Canned()
-
-
-transport.AiohttpClient.send = _send_upstream  # type: ignore[method-assign,assignment]
 
 
 def config(mode: str, redis_url: str | None) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "providers": [
-            {
-                "name": "mock",
-                "type": "openai",
-                "base_url": "http://127.0.0.1:1/v1",
-                "keys": [{"name": "k1", "secret": "env:BENCH_UPSTREAM_KEY"}],
-            }
-        ],
-        "routes": [{"name": "gpt-4o-mini", "targets": [{"provider": "mock", "model": "gpt-4o-mini"}]}],
-        "plugins": [{"name": "telemetry", "type": "telemetry", "order": -100}],
-    }
+    base = inprocess.mock_config()
     if mode != "off":
         base["governance"] = {
             "require_virtual_key": True,
@@ -108,42 +57,10 @@ async def run(mode: str, n: int, redis_url: str | None) -> float:
     """CPU seconds per request over ``n`` requests (after 500 warm-up requests)."""
     app = create_app(AppSettings(), config=parse_config(config(mode, redis_url)))
     await app.startup()
-    out: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        out.append(message)
-
-    message = {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def receive() -> dict[str, Any]:
-        return message
-
-    headers = [
-        (b"host", b"x"),
-        (b"content-type", b"application/json"),
-        (b"authorization", f"Bearer {KEY}".encode()),
-        (b"content-length", str(len(BODY)).encode()),
-    ]
-
-    async def batch(count: int) -> None:
-        for _ in range(count):
-            scope = {
-                "type": "http",
-                "method": "POST",
-                "path": "/v1/chat/completions",
-                "headers": headers,
-                "query_string": b"",
-            }
-            out.clear()
-            await app(scope, receive, send)
-            assert out[0]["status"] == 200, out
-
-    await batch(500)
-    started = time.process_time()
-    await batch(n)
-    spent = time.process_time() - started
+    headers = [(b"authorization", f"Bearer {KEY}".encode())]
+    spent = await inprocess.cpu_per_request(app, body=inprocess.chat_body(), n=n, headers=headers)
     await app.shutdown()
-    return spent / n
+    return spent
 
 
 def _free_port() -> int:
