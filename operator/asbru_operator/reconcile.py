@@ -180,9 +180,10 @@ async def _render_and_apply(
 
 
 def _members_check(left_out: Sequence[Problem]) -> status.Check:
-    """ResolvedRefs of a gateway: every selected provider, route and plugin made it into the config."""
+    """ResolvedRefs of a gateway: every selected provider, route, plugin, MCP server and virtual key
+    made it into the config."""
     if not left_out:
-        return status.Check(True, "ResolvedRefs", "every selected provider, route and plugin is served")
+        return status.Check(True, "ResolvedRefs", "every selected resource is served")
     unresolved = [problem for problem in left_out if problem.unresolved]
     reason = (unresolved or list(left_out))[0].reason
     problems = "; ".join(problem.describe() for problem in left_out)
