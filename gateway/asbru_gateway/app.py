@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from asbru_gateway.api.router import ApiRouter
@@ -20,6 +20,7 @@ from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import configure as configure_logging
 from asbru_gateway.providers.discovery import default_config
+from asbru_gateway.runtime import collector
 from asbru_gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class AppSettings:
     """``NAMESPACE/NAME`` of the ConfigMap and Secret to watch through the Kubernetes API."""
     shutdown_drain_s: float = 30.0
     """How long shutdown waits for in-flight upstream calls and streams."""
+    settle_collector: bool = False
+    """Tune the garbage collector once started (``runtime.collector``): for a process of its own."""
 
     @classmethod
     def from_environment(cls) -> AppSettings:
@@ -85,7 +88,6 @@ class GatewayApp:
 
     async def startup(self) -> None:
         metrics.REGISTRY.register(self._pool_collector)
-        self.router.disconnects.start()
         settings = self.settings
         if self._config is not None:
             await self.gateway.apply(self._config)
@@ -101,6 +103,8 @@ class GatewayApp:
             await self.file_source.start()
         else:
             await self.gateway.apply(default_config(os.environ))
+        if settings.settle_collector:
+            collector.settle()
 
     async def _start_kube_source(self, ref_text: str) -> None:
         from asbru_gateway.config.kube_source import KubeConfigSource, KubeSourceRef
@@ -120,7 +124,6 @@ class GatewayApp:
             await self.kube_source.stop()
         await self.router.mcp.stop()
         await self.gateway.close(self.settings.shutdown_drain_s)
-        await self.router.disconnects.stop()
         metrics.REGISTRY.unregister(self._pool_collector)
 
 
@@ -131,4 +134,5 @@ def create_app(settings: AppSettings | None = None, *, config: GatewayConfig | N
 def app_from_environment() -> GatewayApp:
     """Factory for ``uvicorn --factory`` (and each of ``--workers N``): settings from ``ASBRU_*``."""
     configure_logging(os.environ.get("ASBRU_LOG_LEVEL", "info"))  # each worker process configures its own
-    return create_app(AppSettings.from_environment())
+    settings = replace(AppSettings.from_environment(), settle_collector=True)
+    return create_app(settings)
