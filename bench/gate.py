@@ -17,7 +17,7 @@ Targets (issue 9): 0 failed, added p50 <= 5 ms, added p99 <= 100 ms, >= 950 RPS 
 
 PROBES (optional, one-core and sweep): comma-separated variants of the gateway, each run as a
 separate target in the same run, started through ``gateway_probe.py`` (``base`` = unchanged);
-e.g. ``PROBES="base,no-sweep,gc-freeze"``. FLOOR=1 adds the raw ASGI + aiohttp floor proxy of the
+e.g. ``PROBES="base,gc-default,gc-off"``. FLOOR=1 adds the raw ASGI + aiohttp floor proxy of the
 shared harness (``../shared/bench/proxies/mini_proxy.py``, /tmp/venv-gw) to the sweep.
 CLIENT=even replaces wrk by ``evenload.py``: the same closed loop, but the connections start evenly
 spread over DELAY_S instead of all at once (see its docstring: wrk's synchronised wave).

@@ -7,7 +7,7 @@
 #
 #   bench/gate.sh                              one-core + two-core gate (~3 min)
 #   SCENARIOS=sweep FLOOR=1 bench/gate.sh      CPU per request at SWEEP_CONNS, with the floor proxy
-#   PROBES=base,no-sweep SCENARIOS="one-core sweep" bench/gate.sh   A/B variants (gateway_probe.py)
+#   PROBES=base,gc-default SCENARIOS="one-core sweep" bench/gate.sh   A/B variants (gateway_probe.py)
 #   bench/gate.sh --help
 #
 # Env: CONNS=1000 CONNS2=5000 DURATION=30 DELAY_S=1.0 REPS=1 SCENARIOS="one-core two-core"

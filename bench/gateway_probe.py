@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """``asbru serve`` with one or more probes applied in-process: the A/B switches of the gate's hunt.
 
-  ASBRU_PROBE=no-sweep+gcstats gateway_probe.py serve --config ... --workers 1
+  ASBRU_PROBE=gc-default+gcstats gateway_probe.py serve --config ... --workers 1
 
 Each probe removes or measures one suspect of the per-connection cost, so that the gate can run
 the unchanged gateway and a variant side by side in the same run (``PROBES`` in gate.py). For
-measurement only: none of them is a fix as such (``no-sweep`` loses client-disconnect detection).
+measurement only: none of them is a fix as such (``gc-off`` lets cyclic garbage grow).
 Probes apply to the process they start in, so use them with ``--workers 1``.
 
   gcstats     count and time the garbage collector per generation (gc.callbacks); written as JSON to
               ASBRU_PROBE_OUT when the gateway shuts down
-  no-sweep    no disconnect watch tasks (the sweeper never wakes: api/disconnect.py)
   no-guard    no per-connection deadline checks (the guard never wakes: server/guard.py)
+  gc-default  CPython's collector as it comes: no ``runtime.collector.settle`` after start-up (the
+              gateway before it: freeze + young threshold 7,000)
   gc-freeze   gc.freeze() once the gateway has started (start-up objects leave the collector's view)
   gc-off      gc.disable() (reference counting only; to size the collector's share)
   gc-lazy     gc.set_threshold(20_000, 50, 100): fewer young collections, later promotions
@@ -104,7 +105,7 @@ def at_shutdown(action: Callable[[], None]) -> None:
 def apply() -> None:
     unknown = PROBES - {
         "gcstats",
-        "no-sweep",
+        "gc-default",
         "no-guard",
         "gc-freeze",
         "gc-off",
@@ -118,10 +119,10 @@ def apply() -> None:
         gc_stats()
     if "cprofile" in PROBES:
         cprofile()
-    if "no-sweep" in PROBES:
-        from asbru_gateway.api import disconnect  # noqa: PLC0415
+    if "gc-default" in PROBES:
+        from asbru_gateway.runtime import collector  # noqa: PLC0415
 
-        disconnect.SWEEP_S = 1e9
+        collector.settle = lambda: None
     if "no-guard" in PROBES:
         from asbru_gateway.server.guard import ConnectionGuard  # noqa: PLC0415
 

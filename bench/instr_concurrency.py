@@ -9,7 +9,7 @@ The client (stdlib asyncio, below) starts the connections staggered over one DEL
 are even, not one synchronised wave. After one DELAY (every connection has a request in flight)
 instrumentation is switched on for WINDOW_S seconds; instructions / requests completed in that
 window = instructions per request. The collector's share is read from the dump (gcmodule.c), and
-variants of the gateway (gateway_probe.py: ``gc-off``, ``no-sweep``, ``no-guard``, ``gc-freeze``...)
+variants of the gateway (gateway_probe.py: ``gc-default``, ``gc-off``, ``no-guard``, ``gc-freeze``...)
 show what each suspect costs.
 
   bench/instr_concurrency.py     env: CONN_COUNTS="16 1000" RATE=20 WINDOW_S=40 VARIANTS="base gc-off"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import configure as configure_logging
 from asbru_gateway.observability.logging import register_secret
 from asbru_gateway.providers.discovery import default_config
+from asbru_gateway.runtime import collector
 from asbru_gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class AppSettings:
     admin_host: str = "127.0.0.1"
     admin_token: str | None = field(default=None, repr=False)
     """The management API's bearer token (``ASBRU_ADMIN_TOKEN``, or a file: ``ASBRU_ADMIN_TOKEN_FILE``)."""
+    settle_collector: bool = False
+    """Tune the garbage collector once started (``runtime.collector``): for a process of its own."""
 
     @classmethod
     def from_environment(cls) -> AppSettings:
@@ -97,7 +100,6 @@ class GatewayApp:
 
     async def startup(self) -> None:
         metrics.REGISTRY.register(self._pool_collector)
-        self.router.disconnects.start()
         settings = self.settings
         if self._config is not None:
             await self.gateway.apply(self._config)
@@ -115,6 +117,8 @@ class GatewayApp:
             await self.gateway.apply(default_config(os.environ))
         if settings.admin_port is not None:
             await self._start_management(settings)
+        if settings.settle_collector:  # last: what start-up allocated (FastAPI too) is frozen
+            collector.settle()
 
     async def _start_management(self, settings: AppSettings) -> None:
         """The management API (FastAPI, imported only when asked for), on its own port."""
@@ -149,7 +153,6 @@ class GatewayApp:
             await self.kube_source.stop()
         await self.router.mcp.stop()
         await self.gateway.close(self.settings.shutdown_drain_s)
-        await self.router.disconnects.stop()
         metrics.REGISTRY.unregister(self._pool_collector)
 
 
@@ -167,4 +170,5 @@ def create_app(settings: AppSettings | None = None, *, config: GatewayConfig | N
 def app_from_environment() -> GatewayApp:
     """Factory for ``uvicorn --factory`` (and each of ``--workers N``): settings from ``ASBRU_*``."""
     configure_logging(os.environ.get("ASBRU_LOG_LEVEL", "info"))  # each worker process configures its own
-    return create_app(AppSettings.from_environment())
+    settings = replace(AppSettings.from_environment(), settle_collector=True)
+    return create_app(settings)

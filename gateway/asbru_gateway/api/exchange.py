@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from asbru_gateway.api.disconnect import DisconnectSweeper
+from asbru_gateway.api import disconnect
 from asbru_gateway.api.relay import SHUTTING_DOWN, relay
 from asbru_gateway.api.request_body import read_body
 from asbru_gateway.api.responses import error_headers, send_body
@@ -47,7 +47,6 @@ async def serve(
     *,
     request_id: bytes,
     path_model: str | None,
-    disconnects: DisconnectSweeper,
 ) -> None:
     dialect = mount.dialect
     snapshot = gateway.current
@@ -73,7 +72,7 @@ async def serve(
     snapshot.active += 1
     outcome, reached = _FAILED, 0
     try:
-        outcome, reached = await _answer(snapshot, dialect, request, (receive, send, request_id), disconnects)
+        outcome, reached = await _answer(snapshot, dialect, request, scope, (send, request_id))
     except Exception:
         log.exception("request %s failed unexpectedly", request.request_id)
         if not request.response_started:
@@ -91,18 +90,18 @@ async def _answer(
     snapshot: Snapshot,
     dialect: Dialect,
     request: LLMRequest,
-    exchange: tuple[Receive, Send, bytes],
-    disconnects: DisconnectSweeper,
+    scope: Scope,
+    exchange: tuple[Send, bytes],
 ) -> tuple[Outcome, int]:
     """Engine and rendering: the part a departing client may cut short (then a 499 outcome).
 
-    While it runs, the handler is known to the disconnect sweeper, which cancels it if the client
-    leaves; that frees the pool slot, queue place and upstream connection at once.
+    While it runs, the connection cancels it if the client leaves (``api.disconnect``); that frees
+    the pool slot, queue place and upstream connection at once.
     """
-    receive, send, request_id = exchange
+    send, request_id = exchange
     handler = asyncio.current_task()
     assert handler is not None
-    disconnects.track(handler, receive)
+    disconnect.watch(scope, handler)
     reached = 0
     try:
         outcome, reached = await engine.run(snapshot, request)
@@ -117,12 +116,12 @@ async def _answer(
                 outcome,
                 pipeline=snapshot.pipeline,
                 request_id=request_id,
-                client_gone=lambda: disconnects.departed(handler),
+                client_gone=lambda: disconnect.departed(scope),
             )
         return outcome, reached
     except asyncio.CancelledError:
         handler.uncancel()
-        if disconnects.departed(handler):
+        if disconnect.departed(scope):
             return Outcome(CLIENT_GONE.status, error=CLIENT_GONE), reached
         # The server cancels what is still running when its shutdown drain time is over: answer
         # what can still be answered instead of cutting the connection (and logging a traceback).
@@ -130,7 +129,7 @@ async def _answer(
             await send_error(send, dialect, SHUTTING_DOWN, request_id)
         return Outcome(SHUTTING_DOWN.status, error=SHUTTING_DOWN), reached
     finally:
-        disconnects.untrack(handler)
+        disconnect.unwatch(scope)
 
 
 def rendered(dialect: Dialect, request: LLMRequest, outcome: Outcome) -> tuple[int, bytes, Headers]:

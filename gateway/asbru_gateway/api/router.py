@@ -20,7 +20,6 @@ import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asbru_gateway.api import exchange
-from asbru_gateway.api.disconnect import DisconnectSweeper
 from asbru_gateway.api.mcp_endpoint import PREFIX as MCP_PREFIX
 from asbru_gateway.api.mcp_endpoint import McpEndpoints
 from asbru_gateway.api.responses import send_body, send_json
@@ -44,7 +43,6 @@ MODEL_PREFIX = "/models/"
 class ApiRouter:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.disconnects = DisconnectSweeper()
         self.mcp = McpEndpoints(gateway)
         self._internal: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): self._healthz,
@@ -113,7 +111,6 @@ class ApiRouter:
                 send,
                 request_id=request_id,
                 path_model=path_model,
-                disconnects=self.disconnects,
             )
         elif operation == MODELS:
             await self._models(mount, send, request_id)

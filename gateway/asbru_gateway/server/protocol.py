@@ -9,7 +9,8 @@ What plain uvicorn lacks, and this adds:
 - idle keep-alive connections are closed even after an early answer: uvicorn cancels its
   keep-alive timer when the rest of an unread body arrives and never re-arms it, so a client that
   got a 404 or 413 before its body was read kept the connection open forever;
-- malformed HTTP gets a 400 in the OpenAI error shape, not uvicorn's plain text.
+- malformed HTTP gets a 400 in the OpenAI error shape, not uvicorn's plain text;
+- a client that leaves mid-request has its handler cancelled at once (``api.disconnect``).
 
 Deadlines cost one attribute write per phase change; one ``ConnectionGuard`` per loop checks them.
 """
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from asbru_gateway.api.disconnect import client_left
 from asbru_gateway.server.guard import guard_for
 from asbru_gateway.server.limits import ServerLimits
 
@@ -53,6 +55,9 @@ class AsbruHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._guard.discard(self)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            client_left(cycle.scope)  # type: ignore[arg-type]  # a dict; cancels the handler: its slot and upstream call are freed now
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
