@@ -108,7 +108,7 @@ def cases() -> list[Case]:
 
 def gateway_config(mock_port: int) -> str:
     base = f"http://127.0.0.1:{mock_port}"
-    providers = [("mock", "openai", "/v1"), ("mock-stream", "openai", "/stream/v1"),
+    providers = [("mock", "openai", "/v1"), ("mock-stream", "openai", "/stream-usage/v1"),
                  ("anth", "anthropic", "/anthropic/v1"), ("anth-stream", "anthropic", "/anthropic-stream/v1"),
                  ("gem", "gemini", "/gemini/v1beta")]  # fmt: skip
     routes = [("gpt-4o-mini", "mock", "gpt-4o-mini"), ("gpt-4o-mini-stream", "mock-stream", "gpt-4o-mini"),

@@ -163,3 +163,22 @@ def test_stream_event_without_a_final_blank_line_at_eof() -> None:
     assert stream.feed(b'event: message_stop\ndata: {"type":"message_stop"}') == []
     assert stream.finish() == [b'event: message_stop\ndata: {"type":"message_stop"}\n\n']
     assert stream.done
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0\n\n',  # cut short
+        b"event: content_block_delta\ndata: <html>\n\n",
+        b'event: content_block_delta\ndata: {"type":"content_block_delta"}\nid: 7\ndata: x\n\n',
+    ],
+)
+def test_content_events_after_the_first_are_still_checked_by_their_framing(event: bytes) -> None:
+    """Content events after the first are not parsed (their framing is checked instead: ~1 k
+    instructions instead of ~12 k), so one that is not a single ``data: {...}`` line is parsed, and
+    garbage still fails the stream instead of reaching the client."""
+    stream = decoder()
+    start = sse(*next(iter(stream_events("model-text"))))
+    assert stream.feed(start) == [start]
+    assert stream.feed(event) == []
+    assert stream.failed and isinstance(stream.error, UpstreamProtocolError)

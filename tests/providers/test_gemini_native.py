@@ -131,11 +131,11 @@ TEXT = _event("Hi")
 LAST = _event("!", "STOP", 2)
 
 
-def test_stream_events_are_forwarded_one_by_one_and_end_at_close() -> None:
+def test_stream_events_are_forwarded_as_they_complete_and_end_at_close() -> None:
     decoder = GeminiPassthroughDecoder()
     upstream = TEXT + b"\r\n\r\n" + LAST + b"\r\n\r\n"
     items = decoder.feed(upstream[:30]) + decoder.feed(upstream[30:100]) + decoder.feed(upstream[100:])
-    assert items == [TEXT + b"\n\n", LAST + b"\n\n"]
+    assert b"".join(items) == TEXT + b"\n\n" + LAST + b"\n\n"
     assert decoder.format == GEMINI_GENERATE
     assert not decoder.done  # Gemini has no end marker: only the close says it is over
     assert decoder.finish() == []
@@ -180,3 +180,23 @@ def test_error_events_become_the_error_and_are_not_forwarded() -> None:
     bare = GeminiPassthroughDecoder()
     bare.feed(b'{"error":{"code":500,"message":"x","status":"INTERNAL"}}')
     assert bare.finish() == [] and bare.failed
+
+
+def test_content_events_between_others_pass_unparsed_and_usage_is_the_last_reads() -> None:
+    """Several events in one read: the plain ones before the last are forwarded by framing, yet the
+    usage is the last event's and a finish reason in the middle of a read is still seen."""
+    decoder = GeminiPassthroughDecoder()
+    assert decoder.feed(TEXT + b"\r\n\r\n") == [TEXT + b"\n\n"]
+    then = _event(" there", None, 3)
+    block = TEXT + b"\n\n" + TEXT + b"\n\n" + LAST + b"\n\n" + then + b"\n\n"
+    assert decoder.feed(block) == [block]
+    assert decoder.usage is not None and decoder.usage.completion_tokens == 3  # read from the last
+    assert decoder.finish() == [] and decoder.done  # LAST's finish reason was read mid-read
+
+
+def test_an_error_in_the_middle_of_a_read_stops_the_stream_there() -> None:
+    decoder = GeminiPassthroughDecoder()
+    decoder.feed(TEXT + b"\n\n")
+    error = b'data: {"error":{"code":500,"message":"boom","status":"INTERNAL"}}'
+    assert decoder.feed(TEXT + b"\n\n" + error + b"\n\n" + TEXT + b"\n\n") == []
+    assert decoder.failed and decoder.error is not None

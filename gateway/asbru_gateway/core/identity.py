@@ -66,7 +66,7 @@ def read_credential(raw_headers: Iterable[tuple[bytes, bytes]], query: bytes) ->
             text = token.strip()
         if text:
             return ClientCredential(text, source.decode())
-    if query and b"key=" in query:
+    if query and query.find(b"key=") >= 0:  # find, not in: see providers.sse
         for field_name, field_value in parse_qsl(query.decode("latin-1")):
             if field_name == "key" and field_value:
                 return ClientCredential(field_value, "query")

@@ -3,6 +3,11 @@
 Upstream bytes arrive split anywhere; ``SSEBuffer.feed`` returns only complete events. Two views:
 ``raw_events`` (the event's bytes, normalised to ``\\n`` line ends, for pass-through without
 parsing) and ``parse_event`` (``event:`` name and joined ``data:`` payload, for translation).
+
+On stream paths, substring tests are written ``data.find(x) >= 0``, not ``x in data``: on Python
+3.11, ``bytes.__contains__`` first tries its argument as an integer and builds (then clears) a
+``TypeError`` with a formatted message, ~2 k instructions per test (measured under callgrind:
+~50 k per Gemini stream request before), where ``find`` goes straight to the search.
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ class SSEBuffer:
     def raw_events(self, data: bytes) -> list[bytes]:
         buffer = self._buffer + data if self._buffer else data
         held = b""
-        if b"\r" in buffer:
+        if buffer.find(b"\r") >= 0:
             # Normalise CRLF/CR to LF, but hold a trailing CR back: its LF may be in the next read.
             if buffer.endswith(b"\r"):
                 buffer, held = buffer[:-1], b"\r"
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n\n" not in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")
+            if buffer.find(b"\r") >= 0:  # a lone CR (old Mac line ends), rare: a second pass
+                buffer = buffer.replace(b"\r", b"\n")
+        if buffer.find(b"\n\n") < 0:
             self._buffer = buffer + held
             return []
         *events, rest = buffer.split(b"\n\n")

@@ -26,8 +26,6 @@ from asbru_gateway.errors import (
 from asbru_gateway.providers.base import MappedError, Target, UpstreamRequest
 from asbru_gateway.providers.sse import DONE_EVENT, SSEBuffer
 
-_USAGE_MARKERS = (b'"usage":{', b'"usage": {')
-
 
 class OpenAITranslator:
     """Chat and embeddings for OpenAI's own API and every server that speaks it."""
@@ -113,6 +111,9 @@ class OpenAIStreamDecoder:
         for event in self._sse.raw_events(data):
             if self._ended():
                 break
+            if self._first_checked and _plain(event):
+                out.append(event + b"\n\n")  # a content delta: checked by its framing, as above
+                continue
             kept = self._event(event)
             if kept is not None:
                 out.append(kept)
@@ -127,19 +128,19 @@ class OpenAIStreamDecoder:
         The common case (content deltas): substring scans and counts instead of a split, a check
         and a join per event. Well-framed means every event is exactly one ``data: {...}`` line
         ending in ``}``: a block of anything else (HTML, plain text, a truncated or unterminated
-        event, comments) takes the event-by-event path, where each event is parsed. The first event
-        of a stream is always parsed in full (it decides whether the attempt falls back); parsing
-        every pass-through event in full would cost ~12 k instructions per event (measured),
-        framing checks cost ~1 k for a whole block.
+        event, comments, a usage chunk) takes the event-by-event path, where every event is parsed
+        but plain deltas (``_plain``). The first event of a stream is always parsed in full (it
+        decides whether the attempt falls back); parsing every pass-through event in full would
+        cost ~12 k instructions per event (measured), framing checks cost ~1 k for a whole block.
         """
         if (
             self._sse.pending
             or self.failed
             or not data.endswith(b"}\n\n")
             or not data.startswith(b"data: {")
-            or b"\r" in data
-            or b'"usage"' in data
-            or b'"error"' in data
+            or data.find(b"\r") >= 0  # find, not in: see providers.sse
+            or data.find(b'"usage"') >= 0
+            or data.find(b'"error"') >= 0
         ):
             return False
         # One ``data: {...}`` line per event: every event ends in ``}`` and every one after the
@@ -174,7 +175,7 @@ class OpenAIStreamDecoder:
             return DONE_EVENT
         if event.startswith(b":"):  # SSE comment / keep-alive: nothing for the client
             return None
-        if any(marker in event for marker in _USAGE_MARKERS):
+        if event.find(b'"usage":{') >= 0 or event.find(b'"usage": {') >= 0:
             payload = _data_of(event)
             self.usage = usage_of(payload)
             if self.hide_usage_chunk and b'"choices":[]' in payload.replace(b" ", b""):
@@ -186,7 +187,19 @@ class OpenAIStreamDecoder:
         elif not _is_json(_data_of(event)):
             self._malformed()
             return None
+        self._first_checked = True
         return event + b"\n\n"
+
+
+def _plain(event: bytes) -> bool:
+    """One ``data: {...}`` line with no usage or error in it: nothing to read, forwarded unparsed."""
+    return (
+        event.startswith(b"data: {")
+        and event.endswith(b"}")
+        and event.find(b"\n") < 0  # find, not in: see providers.sse
+        and event.find(b'"usage"') < 0
+        and event.find(b'"error"') < 0
+    )
 
 
 def _is_json(payload: bytes) -> bool:
