@@ -18,7 +18,8 @@ How a step looks in each dialect (the renderers do it): OpenAI chat, the chunk a
 ``mcp_call`` as an extra field of a chunk with no choices); Anthropic, ``mcp_tool_use`` and
 ``mcp_tool_result`` content blocks (Anthropic's own MCP connector blocks); Gemini, ``toolCall`` and
 ``toolResponse`` parts (Gemini's server-side tool parts: the client is not to execute them);
-Responses, its own ``mcp_call`` output items and ``response.mcp_call.*`` events.
+Responses, its own ``mcp_call`` output items and ``response.mcp_call.*`` events; legacy completions,
+the chunk as it is (a ``text_completion`` chunk with no choices).
 """
 
 from __future__ import annotations
