@@ -43,17 +43,24 @@ def _openai(gateway: RunningGateway) -> OpenAI:
     return OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0)
 
 
+@pytest.fixture(scope="module")
+def sdk(gateway: RunningGateway) -> Iterator[OpenAI]:
+    """One client, closed at the end: a client left to the garbage collector may leave a socket open."""
+    with _openai(gateway) as client:
+        yield client
+
+
 # --- OpenAI chat -------------------------------------------------------------------------------------
 
 
-def test_openai_json(gateway: RunningGateway) -> None:
-    raw = _openai(gateway).chat.completions.with_raw_response.create(model="echo/m", messages=user(ADD))  # type: ignore[arg-type]
+def test_openai_json(sdk: OpenAI) -> None:
+    raw = sdk.chat.completions.with_raw_response.create(model="echo/m", messages=user(ADD))  # type: ignore[arg-type]
     assert raw.parse().choices[0].message.content == "toy__add returned: 5"
     assert raw.headers["x-asbru-agent-steps"] == "1"
 
 
-def test_openai_stream(gateway: RunningGateway) -> None:
-    stream = _openai(gateway).chat.completions.create(model="echo/m", messages=user(ADD), stream=True)  # type: ignore[arg-type]
+def test_openai_stream(sdk: OpenAI) -> None:
+    stream = sdk.chat.completions.create(model="echo/m", messages=user(ADD), stream=True)  # type: ignore[arg-type]
     text, steps, finishes = "", [], []
     for chunk in stream:
         if (chunk.model_extra or {}).get("mcp_call"):
@@ -122,8 +129,8 @@ def test_gemini_stream(gateway: RunningGateway) -> None:
 # --- OpenAI Responses --------------------------------------------------------------------------------
 
 
-def test_responses_json_shows_each_step_as_an_mcp_call_item(gateway: RunningGateway) -> None:
-    raw = _openai(gateway).responses.with_raw_response.create(
+def test_responses_json_shows_each_step_as_an_mcp_call_item(sdk: OpenAI) -> None:
+    raw = sdk.responses.with_raw_response.create(
         model="echo/m", input=ADD, instructions="Be brief.", metadata={"ticket": "7"}
     )
     response = raw.parse()
@@ -145,8 +152,8 @@ def test_responses_json_shows_each_step_as_an_mcp_call_item(gateway: RunningGate
     assert response.usage is not None and response.usage.input_tokens == 1 + 3  # both model calls
 
 
-def test_responses_stream_shows_each_step_as_it_happens(gateway: RunningGateway) -> None:
-    events = list(_openai(gateway).responses.create(model="echo/m", input=ADD, stream=True))
+def test_responses_stream_shows_each_step_as_it_happens(sdk: OpenAI) -> None:
+    events = list(sdk.responses.create(model="echo/m", input=ADD, stream=True))
     kinds = [event.type for event in events]
     mcp = kinds.index("response.mcp_call_arguments.delta") - 1
     assert kinds[:2] == ["response.created", "response.in_progress"]
@@ -172,15 +179,15 @@ def test_responses_stream_shows_each_step_as_it_happens(gateway: RunningGateway)
     assert final.usage is not None and final.usage.input_tokens == 1 + 3
 
 
-def test_responses_stream_helper_rebuilds_the_response_with_its_steps(gateway: RunningGateway) -> None:
-    with _openai(gateway).responses.stream(model="echo/m", input=ADD) as stream:
+def test_responses_stream_helper_rebuilds_the_response_with_its_steps(sdk: OpenAI) -> None:
+    with sdk.responses.stream(model="echo/m", input=ADD) as stream:
         response = stream.get_final_response()
     assert [item.type for item in response.output] == ["mcp_call", "message"]
     assert response.output_text == "toy__add returned: 5"
 
 
-def test_responses_depth_limit_returns_the_pending_calls(gateway: RunningGateway) -> None:
-    raw = _openai(gateway).responses.with_raw_response.create(model="echo/m", input=LOOP)
+def test_responses_depth_limit_returns_the_pending_calls(sdk: OpenAI) -> None:
+    raw = sdk.responses.with_raw_response.create(model="echo/m", input=LOOP)
     response = raw.parse()
     assert raw.headers["x-asbru-agent-stopped"] == "max_depth"
     kinds = [(item.type, getattr(item, "status", None)) for item in response.output]
@@ -196,8 +203,8 @@ def test_responses_depth_limit_returns_the_pending_calls(gateway: RunningGateway
     assert "agent mode stopped: max_depth" in str(left.error.content)
 
 
-def test_responses_depth_limit_in_a_stream(gateway: RunningGateway) -> None:
-    with _openai(gateway).responses.stream(model="echo/m", input=LOOP) as stream:
+def test_responses_depth_limit_in_a_stream(sdk: OpenAI) -> None:
+    with sdk.responses.stream(model="echo/m", input=LOOP) as stream:
         events = list(stream)
         response = stream.get_final_response()
     ended = [event.type for event in events if event.type.startswith("response.mcp_call.")]
@@ -210,8 +217,8 @@ def test_responses_depth_limit_in_a_stream(gateway: RunningGateway) -> None:
     ]
 
 
-def test_responses_time_limit_in_a_stream(gateway: RunningGateway) -> None:
-    events = list(_openai(gateway).responses.create(model="echo/m", input="/tool slow__hang {}", stream=True))
+def test_responses_time_limit_in_a_stream(sdk: OpenAI) -> None:
+    events = list(sdk.responses.create(model="echo/m", input="/tool slow__hang {}", stream=True))
     kinds = [event.type for event in events]
     assert "response.mcp_call.failed" in kinds
     failed = next(
@@ -227,14 +234,14 @@ def test_responses_time_limit_in_a_stream(gateway: RunningGateway) -> None:
 # --- OpenAI legacy completions ------------------------------------------------------------------------
 
 
-def test_completions_json(gateway: RunningGateway) -> None:
-    raw = _openai(gateway).completions.with_raw_response.create(model="echo/m", prompt=ADD)
+def test_completions_json(sdk: OpenAI) -> None:
+    raw = sdk.completions.with_raw_response.create(model="echo/m", prompt=ADD)
     assert raw.parse().choices[0].text == "toy__add returned: 5"
     assert raw.headers["x-asbru-agent-steps"] == "1"
 
 
-def test_completions_stream_shows_each_step_as_a_chunk_of_its_own(gateway: RunningGateway) -> None:
-    stream = _openai(gateway).completions.create(model="echo/m", prompt=ADD, stream=True)
+def test_completions_stream_shows_each_step_as_a_chunk_of_its_own(sdk: OpenAI) -> None:
+    stream = sdk.completions.create(model="echo/m", prompt=ADD, stream=True)
     text, steps, finishes = "", [], []
     for chunk in stream:
         assert chunk.object == "text_completion"
@@ -253,12 +260,12 @@ def test_completions_stream_shows_each_step_as_a_chunk_of_its_own(gateway: Runni
     assert finishes == ["stop"]
 
 
-def test_completions_depth_limit(gateway: RunningGateway) -> None:
-    raw = _openai(gateway).completions.with_raw_response.create(model="echo/m", prompt=LOOP)
+def test_completions_depth_limit(sdk: OpenAI) -> None:
+    raw = sdk.completions.with_raw_response.create(model="echo/m", prompt=LOOP)
     choice = raw.parse().choices[0]
     assert raw.headers["x-asbru-agent-stopped"] == "max_depth"
     assert (choice.text, choice.finish_reason) == ("", "tool_calls")
-    stream = _openai(gateway).completions.create(model="echo/m", prompt=LOOP, stream=True)
+    stream = sdk.completions.create(model="echo/m", prompt=LOOP, stream=True)
     statuses = [chunk.model_extra["mcp_call"]["status"] for chunk in stream if chunk.model_extra]  # type: ignore[index]
     assert statuses == ["in_progress", "completed"] * 2 + ["incomplete"]
 
@@ -275,8 +282,8 @@ def test_completions_an_openai_provider_takes_as_they_are_get_no_tools(
         "base_url": url + "/v1",
         "keys": [{"name": "k", "secret": "env:ASBRU_TEST_OPENAI_KEY"}],
     }
-    with run_gateway({**config(toy()), "providers": [provider]}) as gateway:
-        answer = _openai(gateway).completions.create(model="fake/instruct", prompt=ADD, logprobs=2)
+    with run_gateway({**config(toy()), "providers": [provider]}) as gateway, _openai(gateway) as client:
+        answer = client.completions.create(model="fake/instruct", prompt=ADD, logprobs=2)
     assert answer.object == "text_completion"
     sent = recorder.requests[-1]
     assert sent.path == "/v1/completions" and "tools" not in sent.json and sent.json["logprobs"] == 2
@@ -285,8 +292,8 @@ def test_completions_an_openai_provider_takes_as_they_are_get_no_tools(
 # --- limits, and calls the gateway does not run -------------------------------------------------------
 
 
-def test_depth_limit_returns_the_pending_calls(gateway: RunningGateway) -> None:
-    raw = _openai(gateway).chat.completions.with_raw_response.create(model="echo/m", messages=user(LOOP))  # type: ignore[arg-type]
+def test_depth_limit_returns_the_pending_calls(sdk: OpenAI) -> None:
+    raw = sdk.chat.completions.with_raw_response.create(model="echo/m", messages=user(LOOP))  # type: ignore[arg-type]
     answer = raw.parse()
     assert raw.headers["x-asbru-agent-steps"] == "2" and raw.headers["x-asbru-agent-stopped"] == "max_depth"
     assert answer.choices[0].finish_reason == "tool_calls"
@@ -294,8 +301,8 @@ def test_depth_limit_returns_the_pending_calls(gateway: RunningGateway) -> None:
     assert answer.usage is not None and answer.usage.prompt_tokens == 3  # three model calls, 1 token each
 
 
-def test_depth_limit_in_a_stream(gateway: RunningGateway) -> None:
-    stream = _openai(gateway).chat.completions.create(model="echo/m", messages=user(LOOP), stream=True)  # type: ignore[arg-type]
+def test_depth_limit_in_a_stream(sdk: OpenAI) -> None:
+    stream = sdk.chat.completions.create(model="echo/m", messages=user(LOOP), stream=True)  # type: ignore[arg-type]
     statuses, calls, finish = [], [], None
     for chunk in stream:
         if (chunk.model_extra or {}).get("mcp_call"):
@@ -307,10 +314,10 @@ def test_depth_limit_in_a_stream(gateway: RunningGateway) -> None:
     assert finish == "tool_calls" and calls[0].function.name == "toy__add"  # type: ignore[union-attr]
 
 
-def test_time_limit_ends_a_hanging_loop_with_a_clear_error(gateway: RunningGateway) -> None:
+def test_time_limit_ends_a_hanging_loop_with_a_clear_error(sdk: OpenAI) -> None:
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as raised:
-        _openai(gateway).chat.completions.create(model="echo/m", messages=user("/tool slow__hang {}"))  # type: ignore[arg-type]
+        sdk.chat.completions.create(model="echo/m", messages=user("/tool slow__hang {}"))  # type: ignore[arg-type]
     assert time.monotonic() - started < 5
     assert raised.value.status_code == 504
     assert "agent mode ran out of time" in raised.value.message
@@ -329,11 +336,8 @@ def test_time_limit_in_a_stream(gateway: RunningGateway) -> None:
     assert "agent_time_limit" in body and "[DONE]" not in body
 
 
-def test_a_call_the_gateway_does_not_run_goes_to_the_client(gateway: RunningGateway) -> None:
-    client = _openai(gateway)
-    answer = client.chat.completions.create(
-        model="echo/m", messages=user('/tool manual__add {"a": 1, "b": 2}')
-    )  # type: ignore[arg-type]
+def test_a_call_the_gateway_does_not_run_goes_to_the_client(gateway: RunningGateway, sdk: OpenAI) -> None:
+    answer = sdk.chat.completions.create(model="echo/m", messages=user('/tool manual__add {"a": 1, "b": 2}'))  # type: ignore[arg-type]
     call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert answer.choices[0].finish_reason == "tool_calls" and call.function.name == "manual__add"
     executed = httpx.post(gateway.url + "/v1/mcp/tool/execute", json=call.model_dump(), timeout=10)
@@ -344,7 +348,7 @@ def test_a_call_the_gateway_does_not_run_goes_to_the_client(gateway: RunningGate
         answer.choices[0].message.model_dump(exclude_none=True),
         executed.json(),
     ]
-    final = client.chat.completions.create(model="echo/m", messages=messages)
+    final = sdk.chat.completions.create(model="echo/m", messages=messages)
     assert final.choices[0].message.content == "manual__add returned: 3"
 
 

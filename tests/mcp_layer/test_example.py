@@ -59,8 +59,10 @@ def test_agent_streams_the_current_utc_time_and_shows_the_step(gateway: RunningG
 
 
 def test_responses_stream_shows_the_time_step_and_the_answer(gateway: RunningGateway) -> None:
-    client = OpenAI(base_url=gateway.base_url, api_key="unused")
-    with client.responses.stream(model="echo/agent", input=UTC_TOOL_CALL) as stream:
+    with (
+        OpenAI(base_url=gateway.base_url, api_key="unused") as client,
+        client.responses.stream(model="echo/agent", input=UTC_TOOL_CALL) as stream,
+    ):
         kinds = [event.type for event in stream]
         response = stream.get_final_response()
     assert "response.mcp_call.in_progress" in kinds and "response.mcp_call.completed" in kinds
@@ -71,8 +73,8 @@ def test_responses_stream_shows_the_time_step_and_the_answer(gateway: RunningGat
 
 
 def test_completions_answer_with_the_current_utc_time(gateway: RunningGateway) -> None:
-    client = OpenAI(base_url=gateway.base_url, api_key="unused")
-    answer = client.completions.create(model="echo/agent", prompt=UTC_TOOL_CALL)
+    with OpenAI(base_url=gateway.base_url, api_key="unused") as client:
+        answer = client.completions.create(model="echo/agent", prompt=UTC_TOOL_CALL)
     assert TIME_TOOL in answer.choices[0].text and _now_hour() in answer.choices[0].text
 
 
