@@ -41,6 +41,7 @@ class LLMRequest:
         "_raw_headers",
         "_to_core",
         "attempts",
+        "client_body",
         "core",
         "cost",
         "deadline",
@@ -110,6 +111,10 @@ class LLMRequest:
             lost on the way to a provider that takes ``native``)."""
         self.native = native
         """The client's own body when it can pass through to a provider of ``native_format``."""
+        self.client_body = native
+        """The client's own body as its dialect kept it (None where the body is ``core`` itself).
+        Unlike ``native`` it stays after ``edit()``: the dialect renders the answer from it (the
+        Responses API echoes ``instructions``, ``tools`` and ``metadata`` back)."""
         self.native_format = native_format
         self._to_core = to_core
         self.fallbacks = fallbacks
@@ -130,10 +135,10 @@ class LLMRequest:
         self.metric_model = ""
         """The upstream model as a metric label: configured names only, others read "other"."""
         self.upstream_model: str | None = None
+        """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.passthrough = False
         """True when the last attempt forwarded ``native`` as it is: the answer (a reply, or a stream's
         bytes) is then in ``native_format``, not in the core format."""
-        """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.key_name: str | None = None
         """The name (never the value) of the provider key used by the last attempt."""
         self.usage: Usage | None = None
@@ -144,16 +149,14 @@ class LLMRequest:
         self.deadline = self.started_at + 300.0
         """``perf_counter`` time by which upstream work must be done (the engine sets it from config)."""
         self.response_started = False
+        """True once response headers went to the client: nothing else can be sent instead."""
         self.response_headers: list[tuple[bytes, bytes]] | None = None
         """Headers plugins add to whatever response goes out (an answer, an error, a stream): set
         before the response starts (pre_request, before_attempt); streams get them too."""
-        """True once response headers went to the client: nothing else can be sent instead."""
         self.first_token_at: float | None = None
         self.last_event_at: float | None = None
         self.events_sent = 0
-        self.attempts = 0
-        self.retries = 0
-        self.fallbacks_used = 0
+        self.attempts = self.retries = self.fallbacks_used = 0
         self.state: dict[str, Any] | None = None
         """Scratch space for plugins (created on first use; key it by plugin name)."""
 
