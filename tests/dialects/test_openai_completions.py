@@ -147,6 +147,14 @@ def test_core_chunks_stream_as_text_completion_chunks_then_done() -> None:
     assert out[-1] == b"[DONE]"
 
 
+def test_an_agent_step_is_a_chunk_of_its_own_with_no_choices() -> None:
+    step = {"type": "mcp_call", "id": "call_1", "name": "add", "status": "in_progress"}
+    chunk = {"id": "chatcmpl-1", "model": "up", "choices": [], "mcp_call": step}
+    [event] = _events(CompletionsStreamRenderer(passthrough=False).items([chunk]))
+    assert event["object"] == "text_completion" and event["id"] == "cmpl-1"
+    assert event["choices"] == [] and event["mcp_call"] == step
+
+
 def test_passed_through_chunks_are_forwarded_and_done_is_not_doubled() -> None:
     renderer = CompletionsStreamRenderer(passthrough=True)
     native = b'data: {"object":"text_completion","choices":[{"text":"x"}]}\n\ndata: [DONE]\n\n'

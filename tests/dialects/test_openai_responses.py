@@ -324,6 +324,58 @@ def test_tool_calls_render_as_function_call_items() -> None:
     }
 
 
+STEP = {
+    "type": "mcp_call",
+    "id": "call_1",
+    "server_label": "toy",
+    "name": "add",
+    "arguments": '{"a":1}',
+    "status": "completed",
+    "output": "2",
+    "error": None,
+}
+
+
+def test_agent_steps_render_as_mcp_call_items_before_the_answer() -> None:
+    request = parse({"model": "m", "input": "hi", "instructions": "Be brief."})
+    request.edit()  # agent mode translates: the answer still echoes the client's settings
+    reply = Reply(data=completion({"content": "Done"}))
+    reply.steps = [STEP, {**STEP, "status": "failed", "output": None, "error": "boom"}]
+    response = orjson.loads(DIALECT.render(request, reply))
+    assert response["instructions"] == "Be brief."
+    ran, failed, message = response["output"]
+    assert ran["id"].startswith("mcp_") and ran["id"] != failed["id"]
+    assert {key: ran[key] for key in ("type", "server_label", "name", "arguments", "status", "output")} == {
+        "type": "mcp_call",
+        "server_label": "toy",
+        "name": "add",
+        "arguments": '{"a":1}',
+        "status": "completed",
+        "output": "2",
+    }
+    assert ran["error"] is None
+    assert failed["status"] == "failed" and failed["output"] is None
+    assert failed["error"] == {
+        "type": "mcp_tool_execution_error",
+        "content": [{"type": "text", "text": "boom"}],
+    }
+    assert message["type"] == "message"
+
+
+def test_calls_a_limit_left_follow_the_answer_as_function_calls_and_incomplete_steps() -> None:
+    call = {"id": "call_2", "type": "function", "function": {"name": "toy__add", "arguments": "{}"}}
+    reply = Reply(data=completion({"content": None, "tool_calls": [call]}, "tool_calls"))
+    left = {**STEP, "id": "call_2", "status": "incomplete", "output": None, "error": "agent mode stopped"}
+    reply.steps = [STEP, left]
+    response = render(reply)
+    assert [(item["type"], item["status"]) for item in response["output"]] == [
+        ("mcp_call", "completed"),
+        ("function_call", "completed"),
+        ("mcp_call", "incomplete"),
+    ]
+    assert response["output"][1]["call_id"] == "call_2"
+
+
 def test_a_length_stop_is_an_incomplete_response() -> None:
     response = render(Reply(data=completion({"content": "Hel"}, "length")))
     assert response["status"] == "incomplete"
@@ -414,6 +466,46 @@ def test_streamed_tool_call_closes_the_text_before_it_and_keeps_its_ids() -> Non
     final = out[-1]["response"]
     assert [item["type"] for item in final["output"]] == ["message", "function_call"]
     assert final["usage"]["input_tokens"] == 9
+
+
+def test_an_agent_step_is_an_mcp_call_item_between_the_text_around_it() -> None:
+    stream = renderer()
+    raw = stream.items([chunk({"content": "Let me add."})])
+    raw += stream.items([chunk(mcp_call={**STEP, "status": "in_progress", "output": None})])
+    raw += stream.items([chunk(mcp_call=STEP)])
+    raw += stream.items([chunk({"content": "It is 2."}), chunk({}, "stop")])
+    raw += stream.end(None)
+    out = events(raw)
+    kinds = [event["type"] for event in out]
+    step_events = [kind for kind in kinds if "mcp_call" in kind]
+    assert step_events == [
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+    ]
+    added = [event for event in out if event["type"] == "response.output_item.added"]
+    assert [(event["output_index"], event["item"]["type"]) for event in added] == [
+        (0, "message"),
+        (1, "mcp_call"),
+        (2, "message"),
+    ]
+    assert added[1]["item"]["status"] == "in_progress" and added[1]["item"]["arguments"] == ""
+    # the text before the step is done before the step starts
+    assert kinds.index("response.output_item.done") < kinds.index("response.mcp_call_arguments.delta")
+    final = out[-1]["response"]
+    assert [item["type"] for item in final["output"]] == ["message", "mcp_call", "message"]
+    assert final["output"][1]["id"] == added[1]["item"]["id"] and final["output"][1]["output"] == "2"
+
+
+def test_a_step_that_never_ended_is_closed_incomplete() -> None:
+    stream = renderer()
+    raw = stream.items([chunk(mcp_call={**STEP, "status": "in_progress", "output": None})])
+    raw += stream.end(None)
+    final = events(raw)[-1]["response"]
+    [item] = final["output"]
+    assert item["type"] == "mcp_call" and item["status"] == "incomplete"
+    assert item["error"]["content"][0]["text"] == "the call did not end"
 
 
 def test_length_stop_ends_with_response_incomplete() -> None:

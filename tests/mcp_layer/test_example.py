@@ -58,6 +58,26 @@ def test_agent_streams_the_current_utc_time_and_shows_the_step(gateway: RunningG
     assert usage is not None and usage.total_tokens > 2  # both model calls
 
 
+def test_responses_stream_shows_the_time_step_and_the_answer(gateway: RunningGateway) -> None:
+    with (
+        OpenAI(base_url=gateway.base_url, api_key="unused") as client,
+        client.responses.stream(model="echo/agent", input=UTC_TOOL_CALL) as stream,
+    ):
+        kinds = [event.type for event in stream]
+        response = stream.get_final_response()
+    assert "response.mcp_call.in_progress" in kinds and "response.mcp_call.completed" in kinds
+    step, message = response.output
+    assert step.type == "mcp_call" and (step.server_label, step.name) == ("time", "get_current_time")
+    assert step.status == "completed" and _now_hour() in (step.output or "")
+    assert message.type == "message" and _now_hour() in response.output_text
+
+
+def test_completions_answer_with_the_current_utc_time(gateway: RunningGateway) -> None:
+    with OpenAI(base_url=gateway.base_url, api_key="unused") as client:
+        answer = client.completions.create(model="echo/agent", prompt=UTC_TOOL_CALL)
+    assert TIME_TOOL in answer.choices[0].text and _now_hour() in answer.choices[0].text
+
+
 def test_an_mcp_client_lists_and_calls_the_time_tools(gateway: RunningGateway) -> None:
     async def session() -> tuple[list[str], str]:
         async with Client(gateway.url + "/mcp") as client:

@@ -36,7 +36,7 @@ class Reply:
     body: bytes
     data: dict[str, Any]
 
-    __slots__ = ("body", "data", "format", "usage")
+    __slots__ = ("body", "data", "format", "steps", "usage")
 
     def __init__(
         self,
@@ -54,6 +54,10 @@ class Reply:
             self.data = data
         self.format = format
         self.usage = usage
+        self.steps: list[dict[str, Any]] | None = None
+        """Agent mode: the tool steps the gateway ran to reach this answer, in order, each the
+        Responses API's ``mcp_call`` item (``chunks.STEP_KEY``), for dialects that show them in a
+        complete answer (Responses: ``mcp_call`` output items)."""
 
     def __getattr__(self, name: str) -> Any:
         """Only reached for ``body`` or ``data`` not yet set: derived from the other, once."""

@@ -41,6 +41,7 @@ class LLMRequest:
         "_raw_headers",
         "_to_core",
         "attempts",
+        "client_body",
         "core",
         "cost",
         "deadline",
@@ -109,6 +110,10 @@ class LLMRequest:
             lost on the way to a provider that takes ``native``)."""
         self.native = native
         """The client's own body when it can pass through to a provider of ``native_format``."""
+        self.client_body = native
+        """The client's own body as its dialect kept it (None where the body is ``core`` itself).
+        Unlike ``native`` it stays after ``edit()``: the dialect renders the answer from it (the
+        Responses API echoes ``instructions``, ``tools`` and ``metadata`` back)."""
         self.native_format = native_format
         self._to_core = to_core
         self.fallbacks = fallbacks

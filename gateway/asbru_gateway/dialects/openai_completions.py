@@ -5,6 +5,13 @@ one user message of a chat: that holds for one prompt given as text. What a chat
 a 400 naming the field: token-id prompts and several prompts at once, ``suffix`` (insertion),
 ``echo`` (the prompt repeated in the answer), ``logprobs``, ``best_of`` and ``logit_bias``. The
 rest maps one to one onto the core (OpenAI's chat API has the same fields under the same names).
+
+Agent mode (MCP tools the gateway runs itself) works here too when the request is translated: a
+stream shows each tool step as a chunk of its own, ``{"object": "text_completion", "choices": [],
+"mcp_call": {...}}``, as the chat dialect does; a complete answer has the final text only (the
+``x-asbru-agent-steps`` header counts the rounds). A text completion cannot carry a tool call, so
+such a request is offered only the tools the gateway runs (``mcp.hub``); when a limit stops the
+loop, the answer's text is the model's (often empty) with ``finish_reason: "tool_calls"``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from asbru_gateway.core.reply import Reply, StreamItem
 from asbru_gateway.core.request import CHAT, LLMRequest
 from asbru_gateway.core.schema import Chunk
 from asbru_gateway.dialects.base import (
+    STEP_KEY,
     Endpoint,
     Incoming,
     core_chunks,
@@ -198,7 +206,8 @@ class CompletionsStreamRenderer(OpenAIChatRenderer):
 
 
 def _chunk(chunk: Chunk) -> dict[str, Any] | None:
-    """A ``text_completion`` chunk, or None for a chunk with nothing a completion shows (a role)."""
+    """A ``text_completion`` chunk, or None for a chunk with nothing a completion shows (a role).
+    An agent-mode tool step is kept as it is, beside no choices (the chat dialect's rendering)."""
     choices = []
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
@@ -213,7 +222,8 @@ def _chunk(chunk: Chunk) -> dict[str, Any] | None:
                 "finish_reason": choice.get("finish_reason"),
             }
         )
-    if not choices and chunk.get("usage") is None:
+    step = chunk.get(STEP_KEY)
+    if not choices and chunk.get("usage") is None and step is None:
         return None
     out: dict[str, Any] = {
         "id": _completion_id(dict(chunk)),
@@ -224,4 +234,6 @@ def _chunk(chunk: Chunk) -> dict[str, Any] | None:
     }
     if chunk.get("usage") is not None:
         out["usage"] = chunk["usage"]
+    if step is not None:
+        out[STEP_KEY] = step
     return out

@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_TOOL_DIALECTS = frozenset({"openai.completions"})
-"""Dialects whose requests cannot carry tools (legacy completions): nothing is injected."""
+TEXT_ONLY_DIALECTS = frozenset({"openai.completions"})
+"""Dialects whose answers are text only (legacy completions): a tool call has nowhere to go there,
+so such a request is offered only the tools the gateway runs itself (agent mode), and only when it
+is translated anyway (``runtime.tool_offer``)."""
 _CACHE_LIMIT = 4096
 
 
@@ -56,7 +58,15 @@ class Offer:
 
     def narrowed(self, narrowing: Narrowing, servers: Iterable[str]) -> Offer:
         names = tuple(servers)
-        kept = {name: tool for name, tool in self.by_name.items() if narrowing.admits(tool, names)}
+        return self._keep(
+            {name: tool for name, tool in self.by_name.items() if narrowing.admits(tool, names)}
+        )
+
+    def auto_only(self) -> Offer:
+        """Only the tools the gateway runs itself."""
+        return self._keep({name: tool for name, tool in self.by_name.items() if name in self.auto})
+
+    def _keep(self, kept: dict[str, McpTool]) -> Offer:
         return Offer([tool.core for tool in kept.values()], kept, self.auto & kept.keys())
 
 
@@ -86,9 +96,11 @@ class McpHub:
 
     def offer(self, request: LLMRequest) -> Offer | None:
         """The tools to add to ``request`` (None: none). The engine's one call per chat request."""
-        if request.operation != CHAT or request.dialect in NO_TOOL_DIALECTS:
+        if request.operation != CHAT:
             return None
         offer = self.offer_for(request.identity, request.headers)
+        if request.dialect in TEXT_ONLY_DIALECTS and offer.tools:
+            offer = offer.auto_only()
         return offer if offer.tools else None
 
     def offer_for(self, identity: Identity | None, headers: Mapping[str, str] | None = None) -> Offer:

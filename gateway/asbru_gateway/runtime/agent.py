@@ -63,6 +63,9 @@ class AgentLoop:
         self.depth = 0
         self.usage = Usage()
         self.stopped: str | None = None
+        self.steps: list[dict[str, Any]] = []
+        """The tool steps as they ended (``completed``, ``failed``), then, when a limit stopped the
+        loop, the calls it left (``incomplete``): what a complete answer shows (``Reply.steps``)."""
         self._request_deadline = request.deadline
         request.deadline = min(request.deadline, self.deadline)
 
@@ -75,6 +78,8 @@ class AgentLoop:
             message = _first_message(data)
             calls = message.get("tool_calls") if message else None
             if not message or not calls or not self.runs_all(calls) or not self.may_continue():
+                if self.stopped and calls:
+                    self.stop(calls)
                 return self._final(reply, data)
             self.add_assistant(message.get("content"), calls)
             self.add_results(await self.execute(calls))
@@ -94,6 +99,8 @@ class AgentLoop:
             data["usage"] = {**(usage if isinstance(usage, dict) else {}), **usage_json(self.usage)}
             reply.replace_data(data)
             reply.usage = self.usage
+        if self.steps:
+            reply.steps = self.steps
         return Outcome(200, reply=reply, headers=self.headers())
 
     # --- shared with the stream -------------------------------------------------------------------
@@ -124,13 +131,37 @@ class AgentLoop:
         message: dict[str, Any] = {"role": "assistant", "content": content or None, "tool_calls": calls}
         self.request.core.setdefault("messages", []).append(message)
 
-    def add_results(self, results: list[tuple[dict[str, Any], ToolOutcome]]) -> None:
+    def add_results(self, results: list[tuple[dict[str, Any], ToolOutcome]]) -> list[dict[str, Any]]:
+        """A round's results into the conversation; returns its steps as they ended (kept in ``steps``)."""
         messages = self.request.core.setdefault("messages", [])
+        ended: list[dict[str, Any]] = []
         for call, outcome in results:
             messages.append(
                 {"role": "tool", "tool_call_id": str(call.get("id", "")), "content": outcome.text}
             )
+            ended.append(self.as_step(call, outcome, "failed" if outcome.is_error else "completed"))
         self.depth += 1
+        self.steps.extend(ended)
+        return ended
+
+    def stop(self, calls: list[Any]) -> list[dict[str, Any]]:
+        """The steps of the calls a limit left unexecuted: ``incomplete``, naming the limit (kept in
+        ``steps``)."""
+        reason = f"agent mode stopped: {self.stopped}"
+        left = [self.as_step(call, None, "incomplete", error=reason) for call in calls]
+        self.steps.extend(left)
+        return left
+
+    def as_step(
+        self, call: dict[str, Any], outcome: ToolOutcome | None, status: str, error: str | None = None
+    ) -> dict[str, Any]:
+        """One call of a round as a step (``step``): started (``in_progress``), ended, or left."""
+        tool = self.tool_of(call)
+        assert tool is not None  # only rounds the gateway runs have steps
+        item = step(str(call.get("id", "")), tool, _arguments_text(call), outcome, status)
+        if error is not None:
+            item["error"] = error
+        return item
 
     async def execute(self, calls: list[Any]) -> list[tuple[dict[str, Any], ToolOutcome]]:
         """Run one round's calls (at most ``max_parallel_calls`` at once), each within the time left."""
@@ -217,6 +248,14 @@ def _first_message(data: dict[str, Any]) -> dict[str, Any] | None:
         message = choices[0].get("message")
         return message if isinstance(message, dict) else None
     return None
+
+
+def _arguments_text(call: dict[str, Any]) -> str:
+    function = call.get("function")
+    raw = function.get("arguments") if isinstance(function, dict) else None
+    if isinstance(raw, str):
+        return raw
+    return "{}" if raw is None else orjson.dumps(raw).decode()
 
 
 def _call_name(call: dict[str, Any]) -> str:

@@ -18,7 +18,8 @@ How a step looks in each dialect (the renderers do it): OpenAI chat, the chunk a
 ``mcp_call`` as an extra field of a chunk with no choices); Anthropic, ``mcp_tool_use`` and
 ``mcp_tool_result`` content blocks (Anthropic's own MCP connector blocks); Gemini, ``toolCall`` and
 ``toolResponse`` parts (Gemini's server-side tool parts: the client is not to execute them);
-Responses, its own ``mcp_call`` output items.
+Responses, its own ``mcp_call`` output items and ``response.mcp_call.*`` events; legacy completions,
+the chunk as it is (a ``text_completion`` chunk with no choices).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from asbru_gateway.core.schema import Chunk
 from asbru_gateway.core.usage import Usage
 from asbru_gateway.errors import DeadlineExceededError, GatewayError
 from asbru_gateway.routing.dispatch import UpstreamStream
-from asbru_gateway.runtime.agent import AgentLoop, step, usage_json
+from asbru_gateway.runtime.agent import AgentLoop, usage_json
 
 JSON = dict[str, Any]
 
@@ -217,25 +218,20 @@ class AgentStream:
         if not loop.runs_all(calls) or not loop.may_continue():
             out: list[StreamItem] = []
             self._hand_over(out)
-            out.extend(self._stopped_steps(calls))
+            if loop.stopped:
+                out.extend(self._step(item) for item in loop.stop(calls))
             self._pending.append(out)
             self._finish_stream()
             return
         upstream.release()
         loop.add_assistant("".join(self._text), calls)
         self._round = calls
-        self._pending.append([self._step(call, None, "in_progress") for call in calls])
+        self._pending.append([self._step(loop.as_step(call, None, "in_progress")) for call in calls])
 
     async def _run_round(self) -> None:
         calls, self._round = self._round or [], None
         results = await self._loop.execute(calls)
-        self._pending.append(
-            [
-                self._step(call, outcome, "failed" if outcome.is_error else "completed")
-                for call, outcome in results
-            ]
-        )
-        self._loop.add_results(results)
+        self._pending.append([self._step(item) for item in self._loop.add_results(results)])
         self._next_round = True
 
     def _finish_stream(self) -> None:
@@ -249,18 +245,7 @@ class AgentStream:
         self._loop.request.usage = self._loop.usage
         self._ended = True
 
-    def _stopped_steps(self, calls: list[JSON]) -> list[StreamItem]:
-        reason = self._loop.stopped
-        if reason is None:
-            return []
-        return [self._step(call, None, "incomplete", error=f"agent mode stopped: {reason}") for call in calls]
-
-    def _step(self, call: JSON, outcome: Any, status: str, error: str | None = None) -> Chunk:
-        tool = self._loop.tool_of(call)
-        assert tool is not None
-        item = step(str(call.get("id", "")), tool, call["function"]["arguments"], outcome, status)
-        if error is not None:
-            item["error"] = error
+    def _step(self, item: JSON) -> Chunk:
         return cast(Chunk, {**self._identity, "choices": [], STEP_KEY: item})
 
 

@@ -8,6 +8,8 @@ is a 400 naming the field for whatever needs OpenAI's stored state or has no cor
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from asbru_gateway.core.formats import OPENAI_RESPONSES
@@ -52,16 +54,19 @@ class OpenAIResponsesDialect:
         if reply.format == OPENAI_RESPONSES:
             body = reply.body
         else:
-            body = orjson.dumps(rs.from_completion(reply.data, request.native or {"model": request.model}))
+            body = orjson.dumps(rs.from_completion(reply.data, _settings(request), reply.steps))
         return with_extra_fields(body, request)
 
     def stream(self, request: LLMRequest) -> ResponsesStreamRenderer:
-        return ResponsesStreamRenderer(
-            request.native or {"model": request.model}, passthrough=request.passthrough
-        )
+        return ResponsesStreamRenderer(_settings(request), passthrough=request.passthrough)
 
     def error(self, error: GatewayError, request_id: str | None = None) -> tuple[int, bytes]:
         return error.status, error.to_body()
 
     def models(self, models: list[tuple[str, str]]) -> bytes:
         return model_list(models)
+
+
+def _settings(request: LLMRequest) -> dict[str, Any]:
+    """What a rendered ``Response`` echoes: the client's body, even when it was translated (agent mode)."""
+    return request.client_body or {"model": request.model}

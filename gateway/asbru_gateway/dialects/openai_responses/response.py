@@ -5,6 +5,10 @@ to its ``output`` items, as OpenAI's does: SDKs read them back (``response.metad
 ``metadata`` exists for exactly that. The output is a ``message`` item holding the text as one
 ``output_text`` part, then one ``function_call`` item per tool call. A ``length`` stop is status
 ``incomplete`` with ``incomplete_details.reason = "max_output_tokens"``, as OpenAI reports it.
+
+In agent mode the tool steps the gateway ran come first, as ``mcp_call`` items (what OpenAI's own
+remote MCP tool shows); the calls a limit left unexecuted follow the answer that asked for them, as
+``function_call`` items (the client may run them) and ``mcp_call`` items with status ``incomplete``.
 """
 
 from __future__ import annotations
@@ -116,8 +120,32 @@ def function_call_item(
     }
 
 
-def from_completion(completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """A complete core answer (``chat.completion``) as a ``Response``."""
+def mcp_call_item(item_id: str, step: dict[str, Any], *, started: bool = False) -> dict[str, Any]:
+    """An agent-mode tool step (``core.chunks.STEP_KEY``) as an ``mcp_call`` item: as it ended, or,
+    ``started``, as OpenAI's ``output_item.added`` has it (no arguments yet: their events follow)."""
+    error = None if started else step.get("error")
+    return {
+        "id": item_id,
+        "type": "mcp_call",
+        "server_label": str(step.get("server_label") or ""),
+        "name": str(step.get("name") or ""),
+        "arguments": "" if started else str(step.get("arguments") or ""),
+        "status": "in_progress" if started else step.get("status"),
+        "output": None if started else step.get("output"),
+        "error": None if error is None else _tool_error(error),
+        "approval_request_id": None,
+    }
+
+
+def _tool_error(error: object) -> dict[str, Any]:
+    """A step's error text as ``McpToolCallError``: the tool's result, or the gateway's reason it has none."""
+    return {"type": "mcp_tool_execution_error", "content": [{"type": "text", "text": str(error)}]}
+
+
+def from_completion(
+    completion: dict[str, Any], request: dict[str, Any], steps: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A complete core answer (``chat.completion``) as a ``Response``, after the agent's ``steps``."""
     choices = completion.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else None
     message = choice.get("message") if isinstance(choice, dict) else None
@@ -126,11 +154,15 @@ def from_completion(completion: dict[str, Any], request: dict[str, Any]) -> dict
     model = completion.get("model")
     response = skeleton(request, response_id=new_id("resp_"), model=str(model or request.get("model")))
     output: list[dict[str, Any]] = response["output"]
+    ran = [step for step in steps or () if step.get("status") != "incomplete"]
+    left = [step for step in steps or () if step.get("status") == "incomplete"]
+    output.extend(mcp_call_item(new_id("mcp_"), step) for step in ran)
     content = message.get("content")
     if isinstance(content, str) and content:
         output.append(message_item(new_id("msg_"), content))
     for call in message.get("tool_calls") or ():
         output.append(_function_call(call))
+    output.extend(mcp_call_item(new_id("mcp_"), step) for step in left)
     finish(response, choice.get("finish_reason"))
     response["usage"] = usage_from_core(completion.get("usage"))
     return response

@@ -9,6 +9,14 @@ at the end each open item's ``...done`` events, then ``response.completed`` (or
 ``openai`` SDK's stream helper rebuilds the response from these events and checks that they agree
 (item ids, output indexes), so the renderer keeps that state.
 
+An agent-mode tool step (a core chunk's ``mcp_call``) is an ``mcp_call`` output item, with the
+events OpenAI's own remote MCP tool sends: when the gateway starts the call,
+``response.output_item.added``, ``response.mcp_call_arguments.delta`` and ``.done`` (the arguments
+in one piece: the call is complete when it starts), ``response.mcp_call.in_progress``; when it ends,
+``response.mcp_call.completed`` (or ``.failed``) and ``response.output_item.done`` with the output
+(or the error). A step must start a new item: text before it is closed first, and text after it
+opens a new ``message`` item. A call a limit left unexecuted (``incomplete``) is added and done at once.
+
 An error after the stream started is an ``error`` event followed by ``response.failed``. When the
 provider passed the request through (an OpenAI provider answering in Responses events itself), its
 events are forwarded unchanged, and an error is only the ``error`` event: the response that failed
@@ -23,7 +31,7 @@ from typing import Any, cast
 from asbru_gateway.core.reply import StreamItem
 from asbru_gateway.core.schema import Chunk, ToolCall
 from asbru_gateway.core.usage import Usage
-from asbru_gateway.dialects.base import core_chunks, sse
+from asbru_gateway.dialects.base import STEP_KEY, core_chunks, sse
 from asbru_gateway.dialects.openai_responses import response as rs
 from asbru_gateway.errors import GatewayError
 
@@ -44,6 +52,14 @@ class _Call:
     arguments: str = ""
 
 
+@dataclass(slots=True)
+class _Step:
+    item_id: str
+    output_index: int
+    started: dict[str, Any]
+    """The step as it started (what an item cut short is closed with)."""
+
+
 class ResponsesStreamRenderer:
     """One streamed answer. ``passthrough``: the items are the upstream's own Responses events."""
 
@@ -54,6 +70,8 @@ class ResponsesStreamRenderer:
         self._sequence = 0
         self._text: _Text | None = None
         self._calls: dict[int, _Call] = {}
+        self._steps: dict[str, _Step] = {}
+        """Steps started and not yet ended, by the step's id."""
         self._done_items: dict[int, dict[str, Any]] = {}
         self._next_index = 0
         self._finish_reason: str | None = None
@@ -74,6 +92,7 @@ class ResponsesStreamRenderer:
         response = self._start(out, None)
         self._close_text(out)
         self._close_calls(out)
+        self._close_steps(out)
         response["output"] = [self._done_items[index] for index in sorted(self._done_items)]
         rs.finish(response, self._finish_reason)
         if self._usage is not None:
@@ -104,6 +123,10 @@ class ResponsesStreamRenderer:
 
     def _chunk(self, chunk: Chunk, out: list[bytes]) -> None:
         self._start(out, chunk.get("model"))
+        step = chunk.get(STEP_KEY)
+        if isinstance(step, dict):
+            self._step(step, out)
+            return
         usage = rs.usage_from_core(chunk.get("usage"))
         if usage is not None:
             self._usage = usage
@@ -162,6 +185,36 @@ class ResponsesStreamRenderer:
                 delta=arguments,
             )
 
+    def _step(self, step: dict[str, Any], out: list[bytes]) -> None:
+        key = str(step.get("id") or "")
+        item = self._steps.pop(key, None)
+        if item is None:
+            self._close_text(out)
+            item = _Step(rs.new_id("mcp_"), self._take_index(), step)
+            self._add_step(item, out)
+            if step.get("status") == "in_progress":
+                self._steps[key] = item
+                return
+        ids = {"item_id": item.item_id, "output_index": item.output_index}
+        ended = _STEP_ENDED.get(str(step.get("status")))
+        if ended is not None:
+            self._emit(out, ended, **ids)
+        done = rs.mcp_call_item(item.item_id, step)
+        self._done_items[item.output_index] = done
+        self._emit(out, "response.output_item.done", output_index=item.output_index, item=done)
+
+    def _add_step(self, item: _Step, out: list[bytes]) -> None:
+        step = item.started
+        added = rs.mcp_call_item(item.item_id, step, started=True)
+        self._emit(out, "response.output_item.added", output_index=item.output_index, item=added)
+        arguments = str(step.get("arguments") or "")
+        ids = {"item_id": item.item_id, "output_index": item.output_index}
+        if arguments:
+            self._emit(out, "response.mcp_call_arguments.delta", **ids, delta=arguments)
+        self._emit(out, "response.mcp_call_arguments.done", **ids, arguments=arguments)
+        if step.get("status") == "in_progress":
+            self._emit(out, "response.mcp_call.in_progress", **ids)
+
     # --- closing items ----------------------------------------------------------------------------
 
     def _close_text(self, out: list[bytes]) -> None:
@@ -189,6 +242,12 @@ class ResponsesStreamRenderer:
             self._emit(out, "response.output_item.done", output_index=call.output_index, item=item)
         self._calls = {}
 
+    def _close_steps(self, out: list[bytes]) -> None:
+        """Steps that never ended (not in agent mode's streams, which end each step they start):
+        done as ``incomplete``, so that the response completes with no item left open."""
+        for item in list(self._steps.values()):
+            self._step({**item.started, "status": "incomplete", "error": "the call did not end"}, out)
+
     # --- framing ----------------------------------------------------------------------------------
 
     def _take_index(self) -> int:
@@ -202,6 +261,10 @@ class ResponsesStreamRenderer:
     def _emit(self, out: list[bytes], kind: str, **fields: Any) -> None:
         out.append(sse({"type": kind, **fields, "sequence_number": self._sequence}, kind))
         self._sequence += 1
+
+
+_STEP_ENDED = {"completed": "response.mcp_call.completed", "failed": "response.mcp_call.failed"}
+"""The event that ends a step's call, by its status (an ``incomplete`` step has none: it never ran)."""
 
 
 def _response_error_code(error: GatewayError) -> str:
