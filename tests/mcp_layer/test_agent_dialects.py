@@ -270,18 +270,23 @@ def test_completions_depth_limit(sdk: OpenAI) -> None:
     assert statuses == ["in_progress", "completed"] * 2 + ["incomplete"]
 
 
+def _fake_openai(url: str) -> dict[str, object]:
+    """The recording OpenAI upstream as a provider named ``fake``."""
+    return {
+        "name": "fake",
+        "type": "openai",
+        "base_url": url + "/v1",
+        "keys": [{"name": "k", "secret": "env:ASBRU_TEST_OPENAI_KEY"}],
+    }
+
+
 def test_completions_an_openai_provider_takes_as_they_are_get_no_tools(
     openai_upstream: tuple[str, Recorder],
 ) -> None:
     """Agent mode would turn a legacy completion into a chat: a provider that takes the completion
     as it is (an OpenAI one, whose model may be a completions-only one) gets it unchanged, no tools."""
     url, recorder = openai_upstream
-    provider = {
-        "name": "fake",
-        "type": "openai",
-        "base_url": url + "/v1",
-        "keys": [{"name": "k", "secret": "env:ASBRU_TEST_OPENAI_KEY"}],
-    }
+    provider = _fake_openai(url)
     with run_gateway({**config(toy()), "providers": [provider]}) as gateway, _openai(gateway) as client:
         answer = client.completions.create(model="fake/instruct", prompt=ADD, logprobs=2)
     assert answer.object == "text_completion"
@@ -386,12 +391,7 @@ def test_injected_tools_reach_a_real_provider_and_its_own_calls_go_back(
     """An OpenAI-family upstream (its stream passed through as bytes) that calls the client's own
     tool: the MCP tools were offered to it, and the call goes back to the client, JSON and stream."""
     url, recorder = openai_upstream
-    provider = {
-        "name": "fake",
-        "type": "openai",
-        "base_url": url + "/v1",
-        "keys": [{"name": "k", "secret": "env:ASBRU_TEST_OPENAI_KEY"}],
-    }
+    provider = _fake_openai(url)
     with run_gateway({**config(toy()), "providers": [provider]}) as gateway:
         client = _openai(gateway)
         answer = client.chat.completions.create(model="fake/tool", messages=user("weather?"))  # type: ignore[arg-type]

@@ -122,3 +122,9 @@ def test_other_clients_are_served_while_a_huge_header_arrives(gateway: RunningGa
         sock.sendall(b"GET /healthz HTTP/1.1\r\nx-big: " + b"a" * 8192)  # under the limit, unfinished
         response = httpx.get(gateway.url + "/healthz", timeout=5)
         assert response.status_code == 200
+
+
+def test_answers_do_not_say_what_server_software_runs_the_gateway(gateway: RunningGateway) -> None:
+    answer = httpx.get(gateway.url + "/health", timeout=10)
+    assert answer.status_code == 200
+    assert "server" not in answer.headers and "date" in answer.headers

@@ -2,8 +2,9 @@
 
 One place decides how the gateway is served: uvloop + httptools with ``AsbruHttpProtocol`` (the
 connection limits), no access log and no proxy-header rewriting (the gateway reads no client
-address: pure cost, ~1% CPU), a deep accept backlog, and for several workers the supervisor that
-turns SIGHUP into a reload.
+address: pure cost, ~1% CPU), no ``server: uvicorn`` header (it tells a scanner what runs here,
+and uvicorn validates every header of every response with two regular expressions), a deep
+accept backlog, and for several workers the supervisor that turns SIGHUP into a reload.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def server_config(app: Any, *, limits: ServerLimits | None = None, **options: An
         "http": AsbruHttpProtocol,
         "lifespan": "on",
         "access_log": False,
+        "server_header": False,
         "proxy_headers": False,
         "log_config": None,
         "backlog": 4096,
