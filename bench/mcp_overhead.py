@@ -12,86 +12,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from typing import Any
 
-import orjson
 import uvloop
 
+import inprocess  # sibling module; patches the upstream before the app exists
 from asbru_gateway.app import AppSettings, create_app
 from asbru_gateway.config.loader import parse_config
 from asbru_gateway.mcp.tools import McpTool
-from asbru_gateway.providers import transport
 
 TOOLS = 20
-JSON_ANSWER = orjson.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "Hello from the bench."},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 24, "completion_tokens": 5, "total_tokens": 29},
-    }
-)
-_CHUNK = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
-SSE_ANSWER = (
-    b"".join(
-        b"data: "
-        + orjson.dumps({**_CHUNK, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-        + b"\n\n"
-        for delta, finish in (
-            ({"role": "assistant", "content": ""}, None),
-            ({"content": "Hello"}, None),
-            ({}, "stop"),
-        )
-    )
-    + b"data: [DONE]\n\n"
-)
-
-
-class Canned:
-    def __init__(self, stream: bool) -> None:
-        self.status = 200
-        self.headers = {"content-type": "text/event-stream" if stream else "application/json"}
-        self._stream = stream
-
-    async def read(self) -> bytes:
-        return JSON_ANSWER
-
-    async def iter_chunks(self) -> Any:
-        yield SSE_ANSWER
-
-    def release(self) -> None:
-        return None
-
-
-async def _send_up(self: Any, request: Any, *, stream: bool) -> Canned:
-    return Canned(stream)
-
-
-transport.AiohttpClient.send = _send_up  # type: ignore[method-assign,assignment]
 
 
 def _config(mcp: str) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "providers": [
-            {
-                "name": "mock",
-                "type": "openai",
-                "base_url": "http://127.0.0.1:1/v1",
-                "keys": [{"name": "k", "secret": "env:BENCH_KEY"}],
-            }
-        ],
-        "routes": [{"name": "m", "targets": [{"provider": "mock", "model": "gpt-4o-mini"}]}],
-        "plugins": [{"name": "telemetry", "type": "telemetry", "order": -100}],
-    }
+    config = inprocess.mock_config(route="m", key_env="BENCH_KEY")
     if mcp != "none":
         server = {
             "name": "bench",
@@ -136,40 +70,10 @@ async def _measure(mcp: str, stream: bool, n: int) -> float:
     if mcp != "none":
         await asyncio.sleep(0.05)
         _connect_fake(app)
-    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream})
-    out: list[Any] = []
-
-    async def send(message: Any) -> None:
-        out.append(message)
-
-    message = {"type": "http.request", "body": body, "more_body": False}
-
-    async def receive() -> Any:
-        return message
-
-    headers = [
-        (b"host", b"x"),
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/chat/completions",
-        "headers": headers,
-        "query_string": b"",
-    }
-    for _ in range(n // 10):  # warm up
-        out.clear()
-        await app(dict(scope), receive, send)
-    started = time.process_time()
-    for _ in range(n):
-        out.clear()
-        await app(dict(scope), receive, send)
-    spent = time.process_time() - started
-    assert out[0]["status"] == 200, out
+    body = inprocess.chat_body("m", stream=stream)
+    spent = await inprocess.cpu_per_request(app, body=body, n=n, warmup=n // 10)
     await app.shutdown()
-    return spent / n * 1e6
+    return spent * 1e6
 
 
 def main() -> None:

@@ -6,11 +6,25 @@
 #
 # Python packages come from PyPI, pinned by constraints.txt (the same pins the Dockerfile uses).
 # Fake upstreams, the Kubernetes API emulator (kmock) and Helm (helm-python-sdk) install from PyPI;
-# one MCP test server from npm (Node.js from Debian if it is missing). VENV (default .venv) says where the venv lives.
+# one MCP test server from npm. Debian packages: redis-server (governance tests start their own on a
+# free loopback port) and Node.js/npm if missing. VENV (default .venv) says where the venv lives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
+
+# Debian packages the suite needs and lacks, installed in one apt-get run when we can (root).
+APT_MISSING=()
+command -v redis-server >/dev/null 2>&1 || APT_MISSING+=(redis-server)
+command -v npm >/dev/null 2>&1 || APT_MISSING+=(nodejs npm)
+if (( ${#APT_MISSING[@]} )); then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_MISSING[@]}" >/dev/null
+  else
+    echo "missing Debian packages: ${APT_MISSING[*]} (apt-get install them); governance and MCP tests need them" >&2
+  fi
+fi
 
 if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"
@@ -22,9 +36,6 @@ fi
 # @modelcontextprotocol/server-everything comes from npm, into .cache/npm (tests/mcp run it over stdio).
 NPM_PREFIX=".cache/npm"
 if [[ ! -x "$NPM_PREFIX/node_modules/.bin/mcp-server-everything" ]]; then
-  if ! command -v npm >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
-  fi
   npm install --silent --no-audit --no-fund --prefix "$NPM_PREFIX" @modelcontextprotocol/server-everything@2026.8.31
 fi
 

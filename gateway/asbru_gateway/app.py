@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asbru_gateway.api.router import ApiRouter
@@ -19,12 +20,14 @@ from asbru_gateway.config.file_source import FileConfigSource
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import configure as configure_logging
+from asbru_gateway.observability.logging import register_secret
 from asbru_gateway.providers.discovery import default_config
 from asbru_gateway.runtime import collector
 from asbru_gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
     from asbru_gateway.config.kube_source import KubeConfigSource
+    from asbru_gateway.management.server import ManagementServer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,11 @@ class AppSettings:
     """``NAMESPACE/NAME`` of the ConfigMap and Secret to watch through the Kubernetes API."""
     shutdown_drain_s: float = 30.0
     """How long shutdown waits for in-flight upstream calls and streams."""
+    admin_port: int | None = None
+    """Serve the management API (FastAPI: usage, limits, effective config) on this port."""
+    admin_host: str = "127.0.0.1"
+    admin_token: str | None = field(default=None, repr=False)
+    """The management API's bearer token (``ASBRU_ADMIN_TOKEN``, or a file: ``ASBRU_ADMIN_TOKEN_FILE``)."""
     settle_collector: bool = False
     """Tune the garbage collector once started (``runtime.collector``): for a process of its own."""
 
@@ -49,6 +57,9 @@ class AppSettings:
             watch_config=os.environ.get("ASBRU_CONFIG_WATCH", "1") != "0",
             kube_source=os.environ.get("ASBRU_KUBE_SOURCE") or None,
             shutdown_drain_s=float(os.environ.get("ASBRU_SHUTDOWN_DRAIN_S", "30")),
+            admin_port=int(os.environ["ASBRU_ADMIN_PORT"]) if os.environ.get("ASBRU_ADMIN_PORT") else None,
+            admin_host=os.environ.get("ASBRU_ADMIN_HOST", "127.0.0.1"),
+            admin_token=_admin_token(),
         )
 
 
@@ -62,6 +73,7 @@ class GatewayApp:
         self._config = config
         self.file_source: FileConfigSource | None = None
         self.kube_source: KubeConfigSource | None = None
+        self.management: ManagementServer | None = None
         self._pool_collector = metrics.PoolCollector(self.gateway.pool_stats)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,8 +115,23 @@ class GatewayApp:
             await self.file_source.start()
         else:
             await self.gateway.apply(default_config(os.environ))
-        if settings.settle_collector:
+        if settings.admin_port is not None:
+            await self._start_management(settings)
+        if settings.settle_collector:  # last: what start-up allocated (FastAPI too) is frozen
             collector.settle()
+
+    async def _start_management(self, settings: AppSettings) -> None:
+        """The management API (FastAPI, imported only when asked for), on its own port."""
+        from asbru_gateway.management.app import create_management_app
+        from asbru_gateway.management.server import ManagementServer
+
+        if not settings.admin_token:
+            raise RuntimeError("the management API needs an admin token (ASBRU_ADMIN_TOKEN or _FILE)")
+        register_secret(settings.admin_token)
+        app = create_management_app(self.gateway, settings.admin_token)
+        server = ManagementServer(app, settings.admin_host, settings.admin_port or 0)
+        if await server.start():
+            self.management = server
 
     async def _start_kube_source(self, ref_text: str) -> None:
         from asbru_gateway.config.kube_source import KubeConfigSource, KubeSourceRef
@@ -118,6 +145,8 @@ class GatewayApp:
 
     async def shutdown(self) -> None:
         self.gateway.draining = True
+        if self.management is not None:
+            await self.management.stop()
         if self.file_source is not None:
             await self.file_source.stop()
         if self.kube_source is not None:
@@ -125,6 +154,13 @@ class GatewayApp:
         await self.router.mcp.stop()
         await self.gateway.close(self.settings.shutdown_drain_s)
         metrics.REGISTRY.unregister(self._pool_collector)
+
+
+def _admin_token() -> str | None:
+    path = os.environ.get("ASBRU_ADMIN_TOKEN_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    return os.environ.get("ASBRU_ADMIN_TOKEN") or None
 
 
 def create_app(settings: AppSettings | None = None, *, config: GatewayConfig | None = None) -> GatewayApp:

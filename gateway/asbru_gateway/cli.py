@@ -61,6 +61,13 @@ def register_serve(subparsers: Any) -> None:
     serve.add_argument("--host", default=os.environ.get("ASBRU_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("ASBRU_PORT", "8080")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("ASBRU_WORKERS", "1")))
+    serve.add_argument(
+        "--admin-port",
+        type=int,
+        default=int(os.environ["ASBRU_ADMIN_PORT"]) if os.environ.get("ASBRU_ADMIN_PORT") else None,
+        help="serve the management API on this port (env ASBRU_ADMIN_PORT); token: ASBRU_ADMIN_TOKEN(_FILE)",
+    )
+    serve.add_argument("--admin-host", default=os.environ.get("ASBRU_ADMIN_HOST", "127.0.0.1"))
     serve.add_argument("--log-level", default=os.environ.get("ASBRU_LOG_LEVEL", "info"))
     serve.add_argument(
         "--shutdown-drain",
@@ -80,7 +87,14 @@ def run_serve(args: argparse.Namespace) -> int:
     os.environ["ASBRU_SHUTDOWN_DRAIN_S"] = str(args.shutdown_drain)
     os.environ["ASBRU_LOG_LEVEL"] = args.log_level
     os.environ["ASBRU_CONFIG_WATCH"] = "0" if args.no_watch else "1"
-    for name, value in (("ASBRU_CONFIG", args.config), ("ASBRU_KUBE_SOURCE", args.kube_source)):
+    os.environ["ASBRU_ADMIN_HOST"] = args.admin_host
+    os.environ["ASBRU_WORKERS"] = str(args.workers)
+    admin_port = str(args.admin_port) if args.admin_port is not None else None
+    for name, value in (
+        ("ASBRU_CONFIG", args.config),
+        ("ASBRU_KUBE_SOURCE", args.kube_source),
+        ("ASBRU_ADMIN_PORT", admin_port),
+    ):
         if value:
             os.environ[name] = value
         else:

@@ -5,6 +5,7 @@
     │   ├── BodyTooLargeError         413
     │   ├── ModelNotFoundError        404 model_not_found
     │   └── UnsupportedError          400 unsupported_for_provider
+    ├── UnauthorizedError             401 invalid_api_key   (no valid key: governance, /mcp)
     ├── RouteNotFoundError            404 not_found
     ├── PoolFullError                 503 pool_full         (+ Retry-After)
     ├── UpstreamError                 upstream's status     (mapped by the provider's translator)
@@ -79,6 +80,14 @@ class ModelNotFoundError(InvalidRequestError):
 
 class UnsupportedError(InvalidRequestError):
     code = "unsupported_for_provider"
+
+
+class UnauthorizedError(GatewayError):
+    """The caller presented no valid credential (a virtual key, the /mcp token)."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
 
 
 class RouteNotFoundError(GatewayError):

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from asbru_operator.kubeapi import KubeApi, KubeApiError
-from asbru_operator.probe import PodUrl, pod_ip_url
+from asbru_operator.probe import PodUrl, pod_admin_url, pod_ip_url
 
 DEFAULT_IMAGE = os.environ.get("ASBRU_GATEWAY_IMAGE", "ghcr.io/asbru-dev/asbru:0.1.0")
 MEMO_KEY = "asbru"
@@ -29,6 +29,8 @@ class OperatorContext:
     api: KubeApi
     default_image: str = DEFAULT_IMAGE
     pod_url: PodUrl = pod_ip_url
+    admin_url: PodUrl = pod_admin_url
+    """Where a gateway pod's management API is (governance usage for key and team status)."""
     probe_timeout_s: float = 1.0
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     _fingerprints: dict[tuple[str, str, str], bytes] = field(default_factory=dict)

@@ -42,6 +42,8 @@ PROVIDERS = ApiResource(GROUP, VERSION, "llmproviders")
 ROUTES = ApiResource(GROUP, VERSION, "llmroutes")
 PLUGINS = ApiResource(GROUP, VERSION, "llmplugins")
 MCP_SERVERS = ApiResource(GROUP, VERSION, "llmmcpservers")
+VIRTUAL_KEYS = ApiResource(GROUP, VERSION, "llmvirtualkeys")
+TEAMS = ApiResource(GROUP, VERSION, "llmteams")
 SECRETS = ApiResource("", "v1", "secrets")
 PODS = ApiResource("", "v1", "pods")
 

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from asbru_operator.render.governance import ADMIN_PORT
 from asbru_operator.render.names import HTTP_PORT
 from asbru_operator.render.status import PodReport
 
@@ -29,6 +30,12 @@ def pod_ip_url(pod: Mapping[str, Any]) -> str | None:
         return None
     host = f"[{ip}]" if ":" in str(ip) else str(ip)
     return f"http://{host}:{HTTP_PORT}"
+
+
+def pod_admin_url(pod: Mapping[str, Any]) -> str | None:
+    """``http://<podIP>:9090``: the management API of a gateway with governance."""
+    base = pod_ip_url(pod)
+    return None if base is None else base.rsplit(":", 1)[0] + f":{ADMIN_PORT}"
 
 
 def is_running(pod: Mapping[str, Any]) -> bool:

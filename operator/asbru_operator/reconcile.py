@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from asbru_gateway.config.model import SCHEMA_MINOR
@@ -24,11 +24,14 @@ from asbru_operator.kubeapi import (
     PROVIDERS,
     ROUTES,
     SECRETS,
+    TEAMS,
+    VIRTUAL_KEYS,
     KubeApi,
     KubeApiError,
 )
 from asbru_operator.render import selectors, status
 from asbru_operator.render.config import (
+    GatewayRefsError,
     Problem,
     RenderError,
     Sources,
@@ -36,9 +39,12 @@ from asbru_operator.render.config import (
     parse_spec,
     render_config,
 )
+from asbru_operator.render.governance import ADMIN_TOKEN, governance_secrets
+from asbru_operator.render.key_status import degraded_check
 from asbru_operator.render.mcp import referenced_secret_names
 from asbru_operator.render.names import GatewayRef
 from asbru_operator.render.objects import build_config_pair, build_infrastructure
+from asbru_operator.virtual_keys import admin_token
 
 Obj = dict[str, Any]
 
@@ -72,13 +78,19 @@ async def fetch_secrets(api: KubeApi, namespace: str, names: set[str]) -> dict[s
 async def fetch_sources(api: KubeApi, gateway: Obj) -> Sources:
     """Everything a gateway renders from, read concurrently: this is on the change-to-serving path."""
     namespace = gateway["metadata"]["namespace"]
-    providers, routes, plugins, mcp_servers = await asyncio.gather(
+    providers, routes, plugins, mcp_servers, keys, teams = await asyncio.gather(
         api.list(PROVIDERS, namespace),
         api.list(ROUTES, namespace),
         api.list(PLUGINS, namespace),
         api.list(MCP_SERVERS, namespace),
+        api.list(VIRTUAL_KEYS, namespace),
+        api.list(TEAMS, namespace),
     )
-    names = referenced_secrets(providers) | referenced_secret_names(mcp_servers, gateway)
+    names = (
+        referenced_secrets(providers)
+        | referenced_secret_names(mcp_servers, gateway)
+        | governance_secrets(_gateway_spec(gateway), keys)
+    )
     return Sources(
         gateway=gateway,
         providers=providers,
@@ -86,7 +98,16 @@ async def fetch_sources(api: KubeApi, gateway: Obj) -> Sources:
         plugins=plugins,
         secrets=await fetch_secrets(api, namespace, names),
         mcp_servers=mcp_servers,
+        virtual_keys=keys,
+        teams=teams,
     )
+
+
+def _gateway_spec(gateway: Obj) -> LLMGatewaySpec:
+    try:
+        return parse_spec(LLMGatewaySpec, gateway)
+    except RenderError:
+        return LLMGatewaySpec.model_validate({})  # invalid: reported when rendering; nothing to read
 
 
 async def reconcile_gateway(ctx: OperatorContext, namespace: str, name: str) -> Outcome:
@@ -120,16 +141,27 @@ async def _render_and_apply(
         spec = parse_spec(LLMGatewaySpec, body)
         minor = schema_minor_for(body.get("status") or {})
         rendered = render_config(await fetch_sources(ctx.api, body), schema_minor=minor)
+    except GatewayRefsError as error:  # nothing safe to serve without it: pods keep the last config
+        checks = {
+            status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
+            status.RESOLVED_REFS: status.Check(False, error.reason, str(error)),
+        }
+        return checks, None, str(error)
     except RenderError as error:
         checks = {
             status.ACCEPTED: status.Check(False, "Invalid", str(error)),
             status.RESOLVED_REFS: status.Check(None, "Pending", "not checked: the config is invalid"),
         }
         return checks, None, str(error)
+    if rendered.config.governance is not None:  # the management API's token, generated once
+        token = await admin_token(ctx.api, ref)
+        rendered = replace(rendered, secret_data={**rendered.secret_data, ADMIN_TOKEN: token})
     checks = {
         status.ACCEPTED: status.Check(True, "Accepted", "the config is valid"),
         status.RESOLVED_REFS: _members_check(rendered.left_out),
     }
+    if spec.governance is not None:
+        checks[status.DEGRADED] = degraded_check(body.get("spec") or {}, rendered.config.schema_minor)
     # Waiting for a Secret is worth a retry (its watch usually comes first); an invalid resource
     # is fixed by an edit, whose event re-renders anyway.
     missing = [p.describe() for p in rendered.left_out if p.reason in {"SecretNotFound", "KeyNotFound"}]
@@ -148,9 +180,10 @@ async def _render_and_apply(
 
 
 def _members_check(left_out: Sequence[Problem]) -> status.Check:
-    """ResolvedRefs of a gateway: every selected provider, route and plugin made it into the config."""
+    """ResolvedRefs of a gateway: every selected provider, route, plugin, MCP server and virtual key
+    made it into the config."""
     if not left_out:
-        return status.Check(True, "ResolvedRefs", "every selected provider, route and plugin is served")
+        return status.Check(True, "ResolvedRefs", "every selected resource is served")
     unresolved = [problem for problem in left_out if problem.unresolved]
     reason = (unresolved or list(left_out))[0].reason
     problems = "; ".join(problem.describe() for problem in left_out)
@@ -195,6 +228,8 @@ async def probe_gateway(ctx: OperatorContext, namespace: str, name: str) -> None
             return  # an invalid spec: its reconciliation says so (Accepted=False)
         current, programmed = status.programmed_check(revision=revision, desired=desired, reports=reports)
         checks = {kind: _check_from(old, kind) for kind in (status.ACCEPTED, status.RESOLVED_REFS)}
+        if any(c.get("type") == status.DEGRADED for c in old.get("conditions") or []):
+            checks[status.DEGRADED] = _check_from(old, status.DEGRADED)
         checks[status.PROGRAMMED] = programmed
         extra: dict[str, Any] = {
             "programmed": f"{current}/{desired}",

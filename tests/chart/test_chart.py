@@ -42,7 +42,7 @@ RELEASE = "asbru"
 NAMESPACE = "asbru-system"
 GROUP = "asbru.dev"
 CHART_NAME = "asbru"
-KINDS = {"LLMGateway", "LLMProvider", "LLMRoute", "LLMPlugin", "LLMMCPServer"}
+KINDS = {"LLMGateway", "LLMProvider", "LLMRoute", "LLMPlugin", "LLMMCPServer", "LLMVirtualKey", "LLMTeam"}
 UID = 10001
 
 FULL_VALUES: dict[str, Any] = {
@@ -87,6 +87,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "enabled": True,
             "providerKeys": {"openai": "sk-test", "anthropic": "sk-ant-test"},
         }
+    },
+    "governance-with-redis": {
+        "redis": {"deploy": True},
+        "defaultGateway": {
+            "enabled": True,
+            "providerKeys": {"openai": "sk-test", "anthropic": "sk-ant-test"},
+            "governance": {"enabled": True},
+        },
     },
 }
 
@@ -843,6 +851,39 @@ def test_default_gateway_renders_to_a_valid_config() -> None:
     assert route.name == "chat"
     assert [(t.provider, t.priority) for t in route.targets] == [("asbru-openai", 0), ("asbru-anthropic", 1)]
     assert [p.type for p in config.plugins] == ["telemetry"]
+
+
+def test_governance_uses_the_charts_redis() -> None:
+    rendered = _render("governance-with-redis")
+    assert rendered.one("Deployment", f"{RELEASE}-redis")["spec"]["replicas"] == 1
+    service = rendered.one("Service", f"{RELEASE}-redis")
+    config = _operator_config(rendered.objects, NAMESPACE, {"asbru-provider-keys": rendered.one("Secret")})
+    assert config.governance is not None and config.governance.require_virtual_key
+    assert config.governance.redis is not None
+    assert config.governance.redis.url == f"redis://{service['metadata']['name']}.{NAMESPACE}.svc:6379/0"
+
+
+def test_an_existing_redis_by_url_and_secret() -> None:
+    values = {
+        "redis": {
+            "url": "redis://redis.infra.svc:6379/2",
+            "passwordSecret": {"name": "redis-auth", "key": "pw"},
+        },
+        "defaultGateway": {
+            "enabled": True,
+            "providerKeys": {"existingSecret": "k"},
+            "governance": {"enabled": True},
+        },
+    }
+    with helm.Chart.load(CHART_DIR) as loaded:
+        raw = loaded.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    objects = [obj for path, text in raw.items() if path.endswith(".yaml") for obj in load_all(text)]
+    gateway = next(obj for obj in objects if obj["kind"] == "LLMGateway")
+    assert gateway["spec"]["governance"]["redis"] == {
+        "url": "redis://redis.infra.svc:6379/2",
+        "passwordSecretRef": {"name": "redis-auth", "key": "pw"},
+    }
+    assert not [obj for obj in objects if obj["metadata"]["name"].endswith("-redis")]
 
 
 def test_helm_test_targets_the_default_gateway() -> None:

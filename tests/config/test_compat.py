@@ -72,7 +72,12 @@ def test_a_config_without_a_minor_keeps_its_revision() -> None:
     dumped = orjson.loads(parsed.canonical_json())
     assert "schemaMinor" not in dumped
     assert "allow_private_network" not in dumped["providers"][0]
-    minor_1 = {"schema_minor": True, "mcp": True, "providers": {"__all__": {"allow_private_network"}}}
+    minor_1 = {
+        "schema_minor": True,
+        "mcp": True,
+        "governance": True,
+        "providers": {"__all__": {"allow_private_network"}},
+    }
     legacy = parsed.model_dump(mode="json", by_alias=True, exclude=minor_1)
     assert parsed.canonical_json() == orjson.dumps(legacy, option=orjson.OPT_SORT_KEYS)
 

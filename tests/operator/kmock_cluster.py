@@ -159,7 +159,9 @@ async def serve_fake_pods() -> AsyncIterator[FakePods]:
         await runner.cleanup()
 
 
-def run_operator(ctx: OperatorContext, stop: threading.Event, ready: threading.Event) -> None:
+def run_operator(
+    ctx: OperatorContext, stop: threading.Event, ready: threading.Event, usage_interval_s: float = 10.0
+) -> None:
     """The operator in its own thread and event loop, as kopf's own KopfRunner does: at exit kopf
     cancels every task it did not start with, which would include pytest's fixture teardown."""
     settings = kopf.OperatorSettings()
@@ -168,7 +170,7 @@ def run_operator(ctx: OperatorContext, stop: threading.Event, ready: threading.E
     settings.scanning.disabled = True
     asyncio.run(
         kopf.operator(
-            registry=build_registry(probe_interval_s=0.2),
+            registry=build_registry(probe_interval_s=0.2, usage_interval_s=usage_interval_s),
             settings=settings,
             standalone=True,
             namespaces=[NS],
@@ -182,10 +184,10 @@ def run_operator(ctx: OperatorContext, stop: threading.Event, ready: threading.E
 class OperatorThread:
     """Start and stop ``run_operator`` from async tests without blocking their event loop."""
 
-    def __init__(self, ctx: OperatorContext) -> None:
+    def __init__(self, ctx: OperatorContext, *, usage_interval_s: float = 10.0) -> None:
         self._stop, self._ready = threading.Event(), threading.Event()
         self._thread = threading.Thread(
-            target=run_operator, args=(ctx, self._stop, self._ready), name="operator"
+            target=run_operator, args=(ctx, self._stop, self._ready, usage_interval_s), name="operator"
         )
         self._stopped_in: float | None = None
 

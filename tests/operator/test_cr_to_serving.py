@@ -11,20 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
-import kmock
-import pytest
 
 from asbru_gateway.app import AppSettings
-from asbru_operator.context import OperatorContext
-from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, ApiResource, KubeApi
+from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, ApiResource
 from tests.gateway_server import RunningGateway, run_gateway, served_model
-from tests.kube_cluster import write_kubeconfig
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
 from tests.operator.kmock_cluster import (
@@ -33,44 +26,14 @@ from tests.operator.kmock_cluster import (
     ROUTES,
     SECRETS,
     Cluster,
-    OperatorThread,
     condition,
     eventually,
-    register_crds,
 )
 from tests.waiting import eventually as poll
 
 
 def _route(model: str) -> dict[str, Any]:
     return fixtures.route("chat", provider_name="echo", targets=[{"provider": "echo", "model": model}])
-
-
-@pytest.fixture
-async def control_plane(
-    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Cluster, dict[str, RunningGateway]]]:
-    register_crds(kmock)
-    url = str(kmock.url).rstrip("/")
-    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", kmock)))
-    pods: dict[str, RunningGateway] = {}
-    ctx = OperatorContext(
-        api=KubeApi(url),
-        default_image="example.com/asbru:test",
-        pod_url=lambda pod: pods[pod["metadata"]["name"]].url if pod["metadata"]["name"] in pods else "",
-    )
-    operator = OperatorThread(ctx)
-    with contextlib.ExitStack() as stack:
-        async with aiohttp.ClientSession() as session:
-            cluster = Cluster(url, session)
-            cluster.operator = operator
-            try:
-                await operator.start()
-                yield cluster, pods
-            finally:
-                await operator.stop()
-                await cluster.api.close()
-                # Gateways stop from a worker thread: this loop keeps serving kmock meanwhile.
-                await asyncio.to_thread(stack.close)
 
 
 async def _start_pod(

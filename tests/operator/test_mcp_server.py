@@ -14,8 +14,8 @@ from asbru_operator.render.config import Sources, render_config
 from tests.gateway_server import RunningGateway
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
-from tests.operator.test_cr_to_serving import _start_pod, control_plane  # noqa: F401 - the fixture
-from tests.operator.test_operator_kmock import SECRETS, Cluster, eventually
+from tests.operator.kmock_cluster import SECRETS, Cluster, eventually
+from tests.operator.test_cr_to_serving import _start_pod
 
 
 def mcp_server(name: str, **spec: Any) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def test_status_summarizes_the_pods() -> None:
     assert summarize("time", [{"time": up}], generation=4, old={})["conditions"][0]["status"] == "True"
 
 
-async def test_cr_to_connected_status(control_plane: tuple[Cluster, dict[str, RunningGateway]]) -> None:  # noqa: F811
+async def test_cr_to_connected_status(control_plane: tuple[Cluster, dict[str, RunningGateway]]) -> None:
     cluster, pods = control_plane
     await cluster.create(SECRETS, fixtures.secret("echo-keys", **{"api-key": "sk-echo-000000"}))
     await cluster.create(PROVIDERS, fixtures.provider("echo", secret="echo-keys", type="echo", baseURL=None))

@@ -116,3 +116,12 @@ default gateway (release namespace), else the quick start's "asbru".
 {{- define "asbru.providerKeysSecret" -}}
 {{- default (printf "%s-provider-keys" (include "asbru.fullname" .)) .Values.defaultGateway.providerKeys.existingSecret }}
 {{- end }}
+
+{{/* The Redis URL gateways use for governance: the deployed one, else redis.url (may be empty). */}}
+{{- define "asbru.redisUrl" -}}
+{{- if .Values.redis.deploy -}}
+{{- printf "redis://%s-redis.%s.svc:6379/0" (include "asbru.fullname" .) .Release.Namespace -}}
+{{- else -}}
+{{- .Values.redis.url -}}
+{{- end -}}
+{{- end }}

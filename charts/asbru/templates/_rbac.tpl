@@ -6,11 +6,11 @@ used by the code). Owned objects are garbage-collected through ownerReferences: 
 # The custom resources: kopf watches them and patches its annotations (and removes the finalizer
 # older operators put on gateways; this one sets none); the operator reads them fresh when rendering.
 - apiGroups: ["asbru.dev"]
-  resources: ["llmgateways", "llmproviders", "llmroutes", "llmplugins", "llmmcpservers"]
+  resources: ["llmgateways", "llmproviders", "llmroutes", "llmplugins", "llmmcpservers", "llmvirtualkeys", "llmteams"]
   verbs: ["get", "list", "watch", "patch"]
 # Conditions, revision, N/M programmed, scale view.
 - apiGroups: ["asbru.dev"]
-  resources: ["llmgateways/status", "llmproviders/status", "llmroutes/status", "llmplugins/status", "llmmcpservers/status"]
+  resources: ["llmgateways/status", "llmproviders/status", "llmroutes/status", "llmplugins/status", "llmmcpservers/status", "llmvirtualkeys/status", "llmteams/status"]
   verbs: ["get", "patch"]
 # Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
 - apiGroups: ["asbru.dev"]

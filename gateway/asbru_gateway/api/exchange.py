@@ -138,6 +138,8 @@ def rendered(dialect: Dialect, request: LLMRequest, outcome: Outcome) -> tuple[i
     headers = served_by(request)
     if outcome.headers:
         headers.extend(outcome.headers)
+    if request.response_headers:
+        headers.extend(request.response_headers)
     if outcome.error is not None:
         status, body = dialect.error(outcome.error, request.request_id)
         headers.extend(error_headers(outcome.error))

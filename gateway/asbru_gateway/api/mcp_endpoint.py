@@ -25,7 +25,7 @@ from asbru_gateway.api.responses import send_body, send_error, send_json
 from asbru_gateway.api.types import Receive, Scope, Send
 from asbru_gateway.core.headers import RequestHeaders
 from asbru_gateway.core.identity import Identity, read_credential
-from asbru_gateway.errors import GatewayError, InvalidRequestError, RouteNotFoundError
+from asbru_gateway.errors import GatewayError, InvalidRequestError, RouteNotFoundError, UnauthorizedError
 from asbru_gateway.mcp.hub import McpHub
 from asbru_gateway.runtime.agent import parse_arguments
 from asbru_gateway.runtime.gateway import Gateway, Snapshot
@@ -34,12 +34,6 @@ if TYPE_CHECKING:
     from asbru_gateway.mcp.serve import McpService
 
 PREFIX = "/mcp"
-
-
-class UnauthorizedError(GatewayError):
-    status = 401
-    type = "authentication_error"
-    code = "invalid_api_key"
 
 
 class McpEndpoints:

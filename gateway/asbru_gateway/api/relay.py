@@ -47,6 +47,8 @@ async def relay(
     if request.provider is not None:
         headers.append((b"x-asbru-provider", request.provider.encode()))
     headers.extend(outcome.headers)
+    if request.response_headers:
+        headers.extend(request.response_headers)
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await _send_items(send, renderer, stream.first, request, hooks)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationInfo
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 from pydantic.fields import FieldInfo
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,19 @@ LENIENT = "lenient"
 """Validation context key: True when reading a config of a newer minor (unknown fields are dropped)."""
 IGNORED = "ignored"
 """Validation context key: where the names of dropped fields are collected (``Model.field``)."""
+
+
+class ContractModel(BaseModel):
+    """Base of every model of the config contract: frozen, ``extra="forbid"``, and lenient only in a
+    config of a newer minor (unknown fields dropped there, at any depth, see ``drop_unknown``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient(cls, data: Any, info: ValidationInfo) -> Any:
+        """Unknown fields are errors, except in a config of a newer minor."""
+        return drop_unknown(cls, data, info)
 
 
 def since(minor: int) -> dict[str, Any]:

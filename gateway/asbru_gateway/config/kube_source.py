@@ -174,6 +174,11 @@ def secret_refs(config: GatewayConfig) -> dict[str, list[str]]:
             if key.secret.startswith(_SECRET_PREFIX):
                 where = f"provider {provider.name!r} key {key.name!r}"
                 refs.setdefault(key.secret.removeprefix(_SECRET_PREFIX), []).append(where)
+    for section in (config.mcp, config.governance):
+        for ref in section.secret_refs() if section is not None else ():
+            if ref.startswith(_SECRET_PREFIX):
+                where = "mcp" if section is config.mcp else "governance"
+                refs.setdefault(ref.removeprefix(_SECRET_PREFIX), []).append(where)
     return refs
 
 

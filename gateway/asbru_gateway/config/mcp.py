@@ -15,7 +15,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from asbru_gateway.config.compat import ContractModel
 
 _SERVER_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 _SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"  # noqa: S105 - a pattern
@@ -34,8 +36,7 @@ SecretRef = Annotated[str, Field(pattern=_SECRET_REF)]
 HeaderName = Annotated[str, Field(pattern=_HEADER)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+_Frozen = ContractModel
 
 
 class McpTransport(StrEnum):

@@ -29,21 +29,24 @@ from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from asbru_gateway.config.compat import canonical_dump, drop_unknown, since
+from asbru_gateway.config.compat import ContractModel, canonical_dump, since
+from asbru_gateway.config.governance import GovernanceConfig
 from asbru_gateway.config.mcp import McpConfig
 from asbru_gateway.config.network_guard import private_host_reason
 
 SCHEMA_VERSION: Final = "asbru.dev/v1alpha1"
 """The config schema this gateway understands. The operator writes it; the gateway checks it."""
-SCHEMA_MINOR: Final = 2
+SCHEMA_MINOR: Final = 3
 """The newest additive revision of ``SCHEMA_VERSION`` this gateway knows (``since(n)`` marks fields).
 
 1: ``schemaMinor`` itself; ``ProviderConfig.allow_private_network``.
 2: the ``mcp`` section.
+3: the ``governance`` section.
 """
 
+_OPTIONAL_SECTIONS: Final = ("mcp", "governance")
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|secret:[A-Za-z0-9._-]+)$"  # noqa: S105 - a pattern, not a secret
 
@@ -57,14 +60,7 @@ SecretRef = Annotated[
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _lenient(cls, data: Any, info: ValidationInfo) -> Any:
-        """Unknown fields are errors, except in a config of a newer minor (see ``compat``)."""
-        return drop_unknown(cls, data, info)
+_Frozen = ContractModel
 
 
 class Overflow(StrEnum):
@@ -267,6 +263,9 @@ class GatewayConfig(_Frozen):
     """MCP servers, agent mode, the gateway's own /mcp endpoint (``config.mcp``). Absent, it is left
     out of the canonical form (a newer field at its default), so a config without MCP keeps its
     revision and an older gateway still reads it."""
+    governance: GovernanceConfig | None = Field(None, json_schema_extra=since(3))
+    """Virtual keys, teams, limits, budgets, prices (``config.governance``); absent, left out of the
+    canonical form like ``mcp``."""
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -278,6 +277,8 @@ class GatewayConfig(_Frozen):
             for target in route.targets:
                 if target.provider not in known:
                     raise ValueError(f"route {route.name!r} targets unknown provider {target.provider!r}")
+        if self.governance is not None:
+            self.governance.check_providers(known)
         return self
 
     def canonical_json(self) -> bytes:
@@ -287,8 +288,9 @@ class GatewayConfig(_Frozen):
         default, so a reader of any minor computes the revision the writer computed.
         """
         dumped = canonical_dump(self, self.schema_minor)
-        if self.mcp is None:  # an absent optional section is no section, whatever the minor
-            dumped.pop("mcp", None)
+        for section in _OPTIONAL_SECTIONS:  # an absent optional section is no section, whatever the minor
+            if getattr(self, section) is None:
+                dumped.pop(section, None)
         return orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)
 
     @property
@@ -299,7 +301,8 @@ class GatewayConfig(_Frozen):
     def secret_refs(self) -> list[str]:
         """Every secret reference the config makes (provider keys, and what later sections add)."""
         refs = [key.secret for provider in self.providers for key in provider.keys]
-        return refs + self.mcp.secret_refs() if self.mcp is not None else refs
+        refs += self.mcp.secret_refs() if self.mcp is not None else []
+        return refs + (self.governance.secret_refs() if self.governance is not None else [])
 
     def provider(self, name: str) -> ProviderConfig | None:
         for provider in self.providers:

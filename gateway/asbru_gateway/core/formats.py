@@ -20,3 +20,11 @@ ANTHROPIC_COUNT_TOKENS: Final = "anthropic.count_tokens"
 GEMINI_GENERATE: Final = "gemini.generate_content"
 GEMINI_EMBED: Final = "gemini.embed_content"
 GEMINI_COUNT_TOKENS: Final = "gemini.count_tokens"
+
+FAMILY_TYPES: Final[dict[str, tuple[str, ...]]] = {
+    "openai": ("openai", "azure"),
+    "anthropic": ("anthropic",),
+    "gemini": ("gemini",),
+}
+"""Provider types a bare model name resolves to under each drop-in prefix, in order of preference
+(routing resolves names with it; governance checks the provider a name resolves to)."""

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+MCP_ATTRIBUTE = "mcp"
+"""``Identity.attributes`` key of a caller's MCP allow-list: server name -> tool patterns (glob).
+
+Set by the authenticating plugin (governance: a virtual key's ``mcp``), read by ``mcp.access``.
+Here, below both, so neither has to import the other."""
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:

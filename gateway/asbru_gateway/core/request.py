@@ -64,6 +64,7 @@ class LLMRequest:
         "provider",
         "request_id",
         "requested_model",
+        "response_headers",
         "response_started",
         "retries",
         "started_at",
@@ -134,10 +135,10 @@ class LLMRequest:
         self.metric_model = ""
         """The upstream model as a metric label: configured names only, others read "other"."""
         self.upstream_model: str | None = None
+        """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.passthrough = False
         """True when the last attempt forwarded ``native`` as it is: the answer (a reply, or a stream's
         bytes) is then in ``native_format``, not in the core format."""
-        """The upstream model of the last attempt (route aliases and ``provider/`` resolved)."""
         self.key_name: str | None = None
         """The name (never the value) of the provider key used by the last attempt."""
         self.usage: Usage | None = None
@@ -149,12 +150,13 @@ class LLMRequest:
         """``perf_counter`` time by which upstream work must be done (the engine sets it from config)."""
         self.response_started = False
         """True once response headers went to the client: nothing else can be sent instead."""
+        self.response_headers: list[tuple[bytes, bytes]] | None = None
+        """Headers plugins add to whatever response goes out (an answer, an error, a stream): set
+        before the response starts (pre_request, before_attempt); streams get them too."""
         self.first_token_at: float | None = None
         self.last_event_at: float | None = None
         self.events_sent = 0
-        self.attempts = 0
-        self.retries = 0
-        self.fallbacks_used = 0
+        self.attempts = self.retries = self.fallbacks_used = 0
         self.state: dict[str, Any] | None = None
         """Scratch space for plugins (created on first use; key it by plugin name)."""
 

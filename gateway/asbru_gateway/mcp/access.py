@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from asbru_gateway.config.mcp import McpServerConfig
-from asbru_gateway.core.identity import Identity
+from asbru_gateway.core.identity import MCP_ATTRIBUTE, Identity
 from asbru_gateway.mcp.names import matches
 from asbru_gateway.mcp.tools import McpTool
 
 SERVER_HEADERS = ("x-asbru-mcp-servers", "x-bf-mcp-include-clients")
 TOOL_HEADERS = ("x-asbru-mcp-tools", "x-bf-mcp-include-tools")
-IDENTITY_ATTRIBUTE = "mcp"
+IDENTITY_ATTRIBUTE = MCP_ATTRIBUTE
 """``Identity.attributes`` key under which an authenticating plugin puts a key's MCP allow-list."""
 
 

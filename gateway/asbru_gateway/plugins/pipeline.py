@@ -7,6 +7,8 @@
    is built and ``start()``-ed before the revision that uses it serves; the one it replaces is
    ``stop()``-ped after the last request of the revisions that used it has ended (at most
    ``server.drain_timeout_s`` later). A plugin that fails to start rejects the whole revision.
+   The registry builds a changed instance with the one it replaces at hand, so it may take over
+   what did not change (governance keeps its Redis connection and counts that way).
 3. **Typed settings.** Each plugin type declares a pydantic ``Settings`` model (``extra="forbid"``):
    a typo'd or ill-typed setting is a ``ConfigError`` naming ``plugins[NAME].settings.FIELD``, on
    every config path (file, Kubernetes source, and the operator, which checks LLMPlugin CRs against
@@ -14,7 +16,9 @@
 4. ``pre_request`` hooks run in order before routing, seeing the typed request (headers, credential,
    identity). One may **short-circuit**: return ``ShortCircuit.answer`` (a reply), ``.fail`` (an
    error), or ``.replay`` (a stream of core chunks: a stream request gets a stream, in the caller's
-   dialect), or raise a ``GatewayError``. Later pre-hooks and routing are then skipped.
+   dialect), or raise a ``GatewayError``. Later pre-hooks and routing are then skipped. Headers a
+   hook appends to ``request.response_headers`` (before the response starts) go out with whatever
+   response the request gets, streams included (post-hooks never see a stream).
 5. ``before_attempt`` / ``after_attempt`` run around **every upstream call** (retries and fallbacks
    included), in order. Before: the hook sees provider, model, key name and URL, may add headers for
    this attempt (``Attempt.headers``: per attempt, never shared) or pin a key by name. After: status,

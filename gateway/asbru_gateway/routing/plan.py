@@ -23,15 +23,10 @@ import random
 from dataclasses import dataclass
 
 from asbru_gateway.config.model import DEFAULT_FALLBACK_TRIGGERS, GatewayConfig, RouteConfig, RouteTarget
+from asbru_gateway.core.formats import FAMILY_TYPES
 from asbru_gateway.errors import GatewayError, InvalidRequestError, ModelNotFoundError
 
 MAX_REQUEST_FALLBACKS = 8
-FAMILY_TYPES: dict[str, tuple[str, ...]] = {
-    "openai": ("openai", "azure"),
-    "anthropic": ("anthropic",),
-    "gemini": ("gemini",),
-}
-"""Provider types a bare model name resolves to under each drop-in prefix, in order of preference."""
 
 
 @dataclass(frozen=True, slots=True)

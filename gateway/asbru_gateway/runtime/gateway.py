@@ -172,7 +172,7 @@ class Gateway:
         resolver = SecretResolver(mapping=secrets)
         pools, retired = build_pool_set(config, resolver, previous.pools if previous else None)
         try:
-            plugins, started = build_plugins(config, previous.plugins if previous else None)
+            plugins, started = build_plugins(config, previous.plugins if previous else None, resolver)
             routes = RouteTable(config)
         except ConfigError:
             self._discard_new_runtimes(pools, previous)

@@ -16,6 +16,7 @@ from asbru_operator.crd_models.common import (
     LabelSelector,
     OpenObject,
 )
+from asbru_operator.crd_models.governance import GovernanceSpec
 from asbru_operator.crd_models.mcp_server import GatewayMcpSpec
 from asbru_operator.crd_models.provider import NetworkSpec, PoolSpec
 
@@ -111,6 +112,7 @@ class LLMGatewaySpec(CRDModel):
     max_body_bytes: int | None = Field(None, ge=1024, le=1024 * 1024 * 1024)
     mcp_selector: LabelSelector | None = Field(None, description="Default: every LLMMCPServer here.")
     mcp: GatewayMcpSpec | None = Field(None, description="Agent-mode limits and the gateway's /mcp endpoint.")
+    governance: GovernanceSpec | None = Field(None, description="Virtual keys, limits, budgets, prices.")
 
 
 class LLMGatewayStatus(BasicStatus):

@@ -10,6 +10,12 @@ from pydantic import BaseModel
 
 from asbru_operator.crd_models.common import GROUP, VERSION
 from asbru_operator.crd_models.gateway import LLMGatewaySpec, LLMGatewayStatus
+from asbru_operator.crd_models.governance import (
+    LLMTeamSpec,
+    LLMTeamStatus,
+    LLMVirtualKeySpec,
+    LLMVirtualKeyStatus,
+)
 from asbru_operator.crd_models.mcp_server import LLMMCPServerSpec, LLMMCPServerStatus
 from asbru_operator.crd_models.plugin import LLMPluginSpec, LLMPluginStatus
 from asbru_operator.crd_models.provider import LLMProviderSpec, LLMProviderStatus
@@ -31,6 +37,11 @@ def _condition_column(name: str, condition: str) -> dict[str, Any]:
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 _READY = _condition_column("Ready", "Ready")
+_USAGE = (
+    {"name": "Spend", "type": "string", "jsonPath": ".status.spend"},
+    {"name": "Budget", "type": "string", "jsonPath": ".status.budget"},
+    {"name": "Remaining", "type": "string", "jsonPath": ".status.remaining"},
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,30 @@ KINDS: tuple[Kind, ...] = (
             _READY,
             _AGE,
         ),
+    ),
+    Kind(
+        kind="LLMVirtualKey",
+        description="A key clients present: what it may call, rate limits, budgets (its value: a Secret).",
+        plural="llmvirtualkeys",
+        short_name="llmvk",
+        spec=LLMVirtualKeySpec,
+        status=LLMVirtualKeyStatus,
+        columns=(
+            {"name": "Team", "type": "string", "jsonPath": ".spec.team"},
+            *_USAGE,
+            _READY,
+            {"name": "Secret", "type": "string", "jsonPath": ".status.secretName", "priority": 1},
+            _AGE,
+        ),
+    ),
+    Kind(
+        kind="LLMTeam",
+        description="Rate limits and budgets shared by the virtual keys of a team.",
+        plural="llmteams",
+        short_name="llmteam",
+        spec=LLMTeamSpec,
+        status=LLMTeamStatus,
+        columns=(*_USAGE, _READY, _AGE),
     ),
 )
 

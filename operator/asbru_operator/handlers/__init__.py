@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import kopf
 
-from asbru_operator.handlers import gateway, lifecycle, mcp_server, plugin, provider, route, secret
+from asbru_operator.handlers import (
+    gateway,
+    lifecycle,
+    mcp_server,
+    plugin,
+    provider,
+    route,
+    secret,
+    virtual_key,
+)
 
 
 def build_registry(
-    *, probe_interval_s: float = 3.0, resync_interval_s: float = 300.0
+    *, probe_interval_s: float = 3.0, resync_interval_s: float = 300.0, usage_interval_s: float = 10.0
 ) -> kopf.OperatorRegistry:
     """A registry with every handler of the operator."""
     registry = kopf.OperatorRegistry()
     lifecycle.register(registry)
-    gateway.register(registry, probe_interval_s=probe_interval_s, resync_interval_s=resync_interval_s)
+    gateway.register(
+        registry,
+        probe_interval_s=probe_interval_s,
+        resync_interval_s=resync_interval_s,
+        usage_interval_s=usage_interval_s,
+    )
     provider.register(registry)
     route.register(registry)
     plugin.register(registry)
     mcp_server.register(registry)
     secret.register(registry)
+    virtual_key.register(registry)
     return registry

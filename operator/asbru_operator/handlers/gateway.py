@@ -38,7 +38,13 @@ def asbru_gateways(*, namespace: str | None, name: str, **_: Any) -> dict[Gatewa
     return {(str(namespace), name): True}
 
 
-def register(registry: kopf.OperatorRegistry, *, probe_interval_s: float, resync_interval_s: float) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    *,
+    probe_interval_s: float,
+    resync_interval_s: float,
+    usage_interval_s: float,
+) -> None:
     kopf.on.resume(*RESOURCE, registry=registry)(reconcile)
     kopf.on.create(*RESOURCE, registry=registry)(reconcile)
     kopf.on.update(*RESOURCE, registry=registry)(reconcile)
@@ -49,7 +55,11 @@ def register(registry: kopf.OperatorRegistry, *, probe_interval_s: float, resync
         gateways: kopf.Index[GatewayKey, bool] = kwargs[INDEX]
         ctx = context_of(memo)
         probe_loop = ProbeLoop(
-            ctx, gateways.keys, interval_s=probe_interval_s, resync_interval_s=resync_interval_s
+            ctx,
+            gateways.keys,
+            interval_s=probe_interval_s,
+            resync_interval_s=resync_interval_s,
+            usage_interval_s=usage_interval_s,
         )
         ctx.spawn(probe_loop.run(), name="asbru-probe-loop")
 

@@ -31,6 +31,15 @@ class RenderError(ValueError):
     """The gateway itself cannot be rendered (its own spec is invalid): not Accepted."""
 
 
+class GatewayRefsError(RenderError):
+    """The gateway's own spec references a Secret (or key) that is missing, and nothing safe can be
+    served without it (governance's Redis password): Accepted, ResolvedRefs=False, config unchanged."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Problem:
     """Why a resource is left out of a gateway's config (or serves only in part)."""

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from asbru_gateway.config.compat import downgraded
+from asbru_gateway.config.governance import GovernanceConfig
 from asbru_gateway.config.loader import format_validation_error
 from asbru_gateway.config.mcp import McpConfig
 from asbru_gateway.config.model import (
@@ -44,6 +45,7 @@ from asbru_operator.crd_models.provider import LLMProviderSpec, NetworkSpec, Poo
 from asbru_operator.crd_models.route import LLMRouteSpec, served_model
 from asbru_operator.render import selectors
 from asbru_operator.render.checks import (
+    GatewayRefsError,
     Problem,
     RenderError,
     name_of,
@@ -52,10 +54,12 @@ from asbru_operator.render.checks import (
     provider_problems,
     spec_of,
 )
+from asbru_operator.render.governance import render_governance
 from asbru_operator.render.mcp import McpRenderError, McpSources, render_mcp
 from asbru_operator.render.refs import MissingRef
 
 __all__ = [
+    "GatewayRefsError",
     "Problem",
     "RenderError",
     "RenderedConfig",
@@ -94,6 +98,8 @@ class Sources:
     routes: Sequence[Body] = ()
     plugins: Sequence[Body] = ()
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    virtual_keys: Sequence[Body] = ()
+    teams: Sequence[Body] = ()
     mcp_servers: Sequence[Body] = ()
 
 
@@ -142,6 +148,7 @@ def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> Rend
     routes = _routes(_selected(sources.routes, spec.route_selector), {p.name for p in providers}, left_out)
     plugins = _plugins(_selected(sources.plugins, spec.plugin_selector), gateway_labels, left_out)
     mcp = _mcp(sources, spec, gateway_labels, secret_data, left_out)
+    governance = _governance(sources, spec, secret_data, left_out)
     server = {"drain_timeout_s": float(spec.drain_timeout_seconds)}
     if spec.max_body_bytes is not None:
         server["max_body_bytes"] = spec.max_body_bytes
@@ -154,6 +161,7 @@ def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> Rend
             routes=tuple(routes),
             plugins=tuple(plugins),
             mcp=mcp,
+            governance=governance,
         )
         config = downgraded(config, config.schema_minor)
     except ValidationError as error:
@@ -162,6 +170,21 @@ def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> Rend
     return RenderedConfig(
         config=config, secret_data=dict(sorted(secret_data.items())), left_out=tuple(left_out)
     )
+
+
+def _governance(
+    sources: Sources, spec: LLMGatewaySpec, secret_data: dict[str, str], left_out: list[Problem]
+) -> GovernanceConfig | None:
+    """The ``governance`` section; a key or team with a problem is left out (and says why).
+
+    A key left out is refused by the gateway (401), so leaving out fails closed. Only the gateway's
+    own governance spec fails the whole render: invalid (``RenderError``) or its Redis password's
+    Secret missing (``GatewayRefsError``: serving without the shared counters would not be safe).
+    """
+    rendered = render_governance(sources.gateway, spec, sources.virtual_keys, sources.teams, sources.secrets)
+    left_out.extend(rendered.left_out)
+    secret_data.update(rendered.secret_data)
+    return rendered.config
 
 
 def _selected(bodies: Sequence[Body], selector: LabelSelector | None) -> list[Body]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from asbru_operator.crd_models.gateway import LLMGatewaySpec, PodOverrides, ServiceSpec
 from asbru_operator.render.config import RenderedConfig
+from asbru_operator.render.governance import ADMIN_PORT, admin_env
 from asbru_operator.render.names import (
     CONFIG_KEY,
     CONFIG_REVISION_ANNOTATION,
@@ -208,6 +209,9 @@ def _container(ref: GatewayRef, spec: LLMGatewaySpec, default_image: str) -> Obj
         # An emptyDir, since the root filesystem is read-only.
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
     }
+    if spec.governance is not None:  # the management API: the operator reads usage from it
+        container["env"] += admin_env(ref)
+        container["ports"].append({"name": "admin", "containerPort": ADMIN_PORT, "protocol": "TCP"})
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
     if spec.resources is not None:

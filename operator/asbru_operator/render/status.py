@@ -15,6 +15,9 @@ ACCEPTED = "Accepted"
 RESOLVED_REFS = "ResolvedRefs"
 PROGRAMMED = "Programmed"
 READY = "Ready"
+DEGRADED = "Degraded"
+INFORMATIONAL = frozenset({DEGRADED})
+"""Conditions that say something about the object without making it not Ready (status True = yes)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ def conditions_for(
     now: str,
 ) -> list[dict[str, Any]]:
     """Conditions for ``checks`` plus ``Ready`` (all checks True), keeping unchanged transition times."""
-    failing = [(kind, check) for kind, check in checks.items() if check.ok is not True]
+    failing = [
+        (kind, check) for kind, check in checks.items() if check.ok is not True and kind not in INFORMATIONAL
+    ]
     if not failing:
         ready = Check(True, "Ready", "all conditions are met")
     else:
