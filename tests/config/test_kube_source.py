@@ -35,6 +35,7 @@ from asbru_gateway.config.kube_watch import ObjectData, ObjectWatcher, ObservedO
 from asbru_gateway.config.model import GatewayConfig
 from asbru_gateway.config.secrets import served_revision
 from tests.kube_cluster import NAME, NAMESPACE, Cluster, b64
+from tests.waiting import eventually
 
 REF = KubeSourceRef(NAMESPACE, NAME)
 API_KEY = "sk-test-0123456789abcdef"
@@ -120,13 +121,23 @@ def make_source(kubeconfig: Path, recorder: Recorder) -> Iterator[Callable[[], K
 
 
 @pytest.fixture
-async def running(cluster: Cluster, make_source: Callable[[], KubeConfigSource]) -> Any:
-    """A source started on a valid ConfigMap + Secret, with its first config applied."""
+async def running(
+    cluster: Cluster, make_source: Callable[[], KubeConfigSource], kmock: kmock.KubernetesEmulator
+) -> Any:
+    """A source started on a valid ConfigMap + Secret, with its first config applied and both
+    watches open (a change made between the list and the watch request would be no one's event:
+    on a loaded machine that window made a test wait for a deletion that was never watched)."""
     await cluster.create_configmap(config_json())
     await cluster.create_secret({"openai-key": API_KEY})
     source = make_source()
     await source.start()
     assert await source.first_applied(WAIT_S)
+
+    async def both_watched() -> bool:
+        watched = {str(request.url) for request in kmock if "watch" in request.params}
+        return all(any(f"/{plural}" in url for url in watched) for plural in ("configmaps", "secrets"))
+
+    await eventually(both_watched, timeout_s=WAIT_S)
     yield source
     await source.stop()
 

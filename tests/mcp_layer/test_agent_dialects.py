@@ -225,7 +225,7 @@ def test_responses_time_limit_in_a_stream(sdk: OpenAI) -> None:
         e.item for e in events if e.type == "response.output_item.done" and e.item.type == "mcp_call"
     )
     assert failed.status == "failed" and failed.error is not None  # type: ignore[union-attr]
-    assert "did not finish within agent mode's remaining time" in str(failed.error.content)  # type: ignore[union-attr]
+    assert "agent mode's" in str(failed.error.content)  # type: ignore[union-attr]  # ran out while running, or before
     assert kinds[-2:] == ["error", "response.failed"]
     assert events[-2].code == "agent_time_limit"  # type: ignore[union-attr]
     assert [item.type for item in events[-1].response.output] == ["mcp_call"]  # type: ignore[union-attr]
