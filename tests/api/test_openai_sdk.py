@@ -139,3 +139,15 @@ def test_models_retrieve_finds_routes_and_provider_models() -> None:
         with pytest.raises(openai.NotFoundError) as missing:
             client.models.retrieve("nowhere")
     assert missing.value.status_code == 404
+
+
+def test_a_large_answer_arrives_whole_with_its_length(gateway: RunningGateway, client: openai.OpenAI) -> None:
+    """An answer over the slice size is written in slices (other requests run between them): the
+    client still gets every byte, the right Content-Length, and Bifrost's extra_fields."""
+    text = " ".join(["word"] * 150_000)  # ~750 KB each way
+    raw = client.chat.completions.with_raw_response.create(
+        model="echo/anything", messages=[{"role": "user", "content": text}]
+    )
+    assert int(raw.headers["content-length"]) == len(raw.http_response.content) > 700_000
+    assert raw.parse().choices[0].message.content == text
+    assert raw.http_response.json()["extra_fields"]["provider"] == "echo"
