@@ -139,6 +139,28 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - values[3] - values[4], sum(values)
 
 
+def _abort(signum: int, _frame: object) -> None:
+    raise Abort(f"signal {signum}")
+
+
+def begin(kind: str, *, signals: tuple[int, ...] = (signal.SIGTERM,)) -> Path:
+    """A benchmark's start: a signal stops it like Ctrl-C (``Abort``: what it started is stopped by
+    PID). Returns its results directory, for ``OUT_DIR`` (default ``/tmp/asbru-<kind>/<time>``)."""
+    for number in signals:
+        signal.signal(number, _abort)
+    out = Path(env("OUT_DIR", f"/tmp/asbru-{kind}/{time.strftime('%Y%m%d-%H%M%S')}"))
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def background_percent() -> float:
+    """How busy the machine was over the second before the start (100% = one core)."""
+    busy0, total0 = machine_ticks()
+    time.sleep(1)
+    busy1, total1 = machine_ticks()
+    return 100.0 * NCPU * (busy1 - busy0) / max(1, total1 - total0)
+
+
 def free_port(preferred: int) -> int:
     for port in [preferred, *range(preferred + 1, preferred + 200)]:
         with socket.socket() as s:

@@ -180,14 +180,8 @@ def report(rows: list[Row], cg: list[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise B.Abort(f"signal {signum}")
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    B.OUT_DIR = Path(B.env("OUT_DIR", f"/tmp/asbru-idle/{time.strftime('%Y%m%d-%H%M%S')}"))
-    (B.OUT_DIR / "logs").mkdir(parents=True, exist_ok=True)
+    B.OUT_DIR = B.begin("idle")
     mock_port = B.free_port(int(B.env("MOCK_PORT", "18280")))
     port = B.free_port(int(B.env("GATEWAY_PORT", "18590")))
     # Its own directory: the watcher watches the config's directory, where strace's output must not be.

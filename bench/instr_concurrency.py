@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -179,14 +178,8 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise B.Abort(f"signal {signum}")
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    B.OUT_DIR = Path(B.env("OUT_DIR", f"/tmp/asbru-instr-conc/{time.strftime('%Y%m%d-%H%M%S')}"))
-    (B.OUT_DIR / "logs").mkdir(parents=True, exist_ok=True)
+    B.OUT_DIR = B.begin("instr-conc")
     import resource  # noqa: PLC0415
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -153,18 +152,9 @@ def report(runs: list[Row], bg_pct: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise B.Abort(f"signal {signum}")
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    B.OUT_DIR = Path(B.env("OUT_DIR", f"/tmp/asbru-isolation/{time.strftime('%Y%m%d-%H%M%S')}"))
-    (B.OUT_DIR / "logs").mkdir(parents=True, exist_ok=True)
-    b0, t0 = B.machine_ticks()
-    time.sleep(1)
-    b1, t1 = B.machine_ticks()
-    bg_pct = 100.0 * B.NCPU * (b1 - b0) / max(1, t1 - t0)
+    B.OUT_DIR = B.begin("isolation")
+    bg_pct = B.background_percent()
     nginx_port = B.free_port(int(B.env("MOCK_PORT", "18680")))
     big_port = B.free_port(nginx_port + 1)
     gw_port = B.free_port(int(B.env("GATEWAY_PORT", "18690")))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -247,18 +246,9 @@ def report(samples: list[Row], before: Row, after: Row, loads: Row, bg_pct: floa
     return "\n".join(lines) + "\n"
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise B.Abort(f"signal {signum}")
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    B.OUT_DIR = Path(B.env("OUT_DIR", f"/tmp/asbru-soak/{time.strftime('%Y%m%d-%H%M%S')}"))
-    (B.OUT_DIR / "logs").mkdir(parents=True, exist_ok=True)
-    b0, t0 = B.machine_ticks()
-    time.sleep(1)
-    b1, t1 = B.machine_ticks()
-    bg_pct = 100.0 * B.NCPU * (b1 - b0) / max(1, t1 - t0)
+    B.OUT_DIR = B.begin("soak")
+    bg_pct = B.background_percent()
     nginx_port = B.free_port(int(B.env("MOCK_PORT", "18780")))
     slow_port = B.free_port(nginx_port + 1)
     gw_port = B.free_port(int(B.env("GATEWAY_PORT", "18790")))
