@@ -225,7 +225,12 @@ def test_responses_time_limit_in_a_stream(sdk: OpenAI) -> None:
         e.item for e in events if e.type == "response.output_item.done" and e.item.type == "mcp_call"
     )
     assert failed.status == "failed" and failed.error is not None  # type: ignore[union-attr]
-    assert "agent mode's" in str(failed.error.content)  # type: ignore[union-attr]  # ran out while running, or before
+    message = str(failed.error.content)  # type: ignore[union-attr]
+    # The time runs out while the hanging tool runs, or (on a loaded machine) before it starts.
+    assert (
+        "did not finish within agent mode's remaining time" in message
+        or "agent mode's time (max_time_s) ran out before" in message
+    )
     assert kinds[-2:] == ["error", "response.failed"]
     assert events[-2].code == "agent_time_limit"  # type: ignore[union-attr]
     assert [item.type for item in events[-1].response.output] == ["mcp_call"]  # type: ignore[union-attr]
