@@ -12,7 +12,7 @@ Probes apply to the process they start in, so use them with ``--workers 1``.
               ASBRU_PROBE_OUT when the gateway shuts down
   no-guard    no per-connection deadline checks (the guard never wakes: server/guard.py)
   gc-default  CPython's collector as it comes: no ``runtime.collector.settle`` after start-up (the
-              gateway before it: freeze + young threshold 7,000)
+              gateway before it: freeze, thresholds 20,000 and 50)
   gc-freeze   gc.freeze() once the gateway has started (start-up objects leave the collector's view)
   gc-off      gc.disable() (reference counting only; to size the collector's share)
   gc-lazy     gc.set_threshold(20_000, 50, 100): fewer young collections, later promotions
