@@ -61,6 +61,8 @@ class SSEBuffer:
 
 def parse_event(raw: bytes) -> SSEEvent:
     """Split one raw event into its ``event:`` name and ``data:`` payload (multi-line joined)."""
+    if raw.startswith(b"data: ") and raw.find(b"\n") < 0:
+        return SSEEvent(None, raw[6:])  # one data line, as most providers send them
     name: str | None = None
     data: list[bytes] = []
     for line in raw.split(b"\n"):
