@@ -22,7 +22,7 @@ from asbru_gateway.observability import metrics
 from asbru_gateway.observability.logging import configure as configure_logging
 from asbru_gateway.observability.logging import register_secret
 from asbru_gateway.providers.discovery import default_config
-from asbru_gateway.runtime import collector
+from asbru_gateway.runtime import allocator, collector
 from asbru_gateway.runtime.gateway import Gateway
 
 if TYPE_CHECKING:
@@ -47,8 +47,9 @@ class AppSettings:
     admin_host: str = "127.0.0.1"
     admin_token: str | None = field(default=None, repr=False)
     """The management API's bearer token (``ASBRU_ADMIN_TOKEN``, or a file: ``ASBRU_ADMIN_TOKEN_FILE``)."""
-    settle_collector: bool = False
-    """Tune the garbage collector once started (``runtime.collector``): for a process of its own."""
+    settle_runtime: bool = False
+    """Tune the garbage collector and the allocator once started (``runtime.collector``,
+    ``runtime.allocator``): for a process of its own."""
 
     @classmethod
     def from_environment(cls) -> AppSettings:
@@ -117,8 +118,9 @@ class GatewayApp:
             await self.gateway.apply(default_config(os.environ))
         if settings.admin_port is not None:
             await self._start_management(settings)
-        if settings.settle_collector:  # last: what start-up allocated (FastAPI too) is frozen
+        if settings.settle_runtime:  # last: what start-up allocated (FastAPI too) is frozen
             collector.settle()
+            allocator.settle()
 
     async def _start_management(self, settings: AppSettings) -> None:
         """The management API (FastAPI, imported only when asked for), on its own port."""
@@ -170,5 +172,5 @@ def create_app(settings: AppSettings | None = None, *, config: GatewayConfig | N
 def app_from_environment() -> GatewayApp:
     """Factory for ``uvicorn --factory`` (and each of ``--workers N``): settings from ``ASBRU_*``."""
     configure_logging(os.environ.get("ASBRU_LOG_LEVEL", "info"))  # each worker process configures its own
-    settings = replace(AppSettings.from_environment(), settle_collector=True)
+    settings = replace(AppSettings.from_environment(), settle_runtime=True)
     return create_app(settings)
