@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 import orjson
 
 from asbru_gateway.api.types import Headers, Send
+from asbru_gateway.core.bulk import SLICE_BYTES, bulk_lane
 from asbru_gateway.errors import GatewayError
 
 JSON = b"application/json"
@@ -36,16 +36,11 @@ async def send_body(
         await send({"type": "http.response.body", "body": body})
         return
     view = memoryview(body)
+    lane = bulk_lane()  # a large body takes turns with the other large transfers (core.bulk)
     for start in range(0, len(body), SLICE_BYTES):
         end = start + SLICE_BYTES
+        await lane.turn()
         await send({"type": "http.response.body", "body": view[start:end], "more_body": end < len(body)})
-        await asyncio.sleep(0)  # let the other requests on this core run between slices
-
-
-SLICE_BYTES = 64 * 1024
-"""A larger body is written in slices of this size, the loop served between them: copying a 1 MB
-body into the socket in one call held every other request on the core for a millisecond or more
-(``bench/isolation.py``)."""
 
 
 async def send_json(send: Send, status: int, data: object, request_id: bytes) -> None:

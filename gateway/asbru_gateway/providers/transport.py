@@ -19,6 +19,7 @@ from typing import Protocol
 import aiohttp
 
 from asbru_gateway.config.model import ProviderConfig
+from asbru_gateway.core.bulk import SLICE_BYTES, bulk_lane
 from asbru_gateway.errors import (
     UpstreamConnectError,
     UpstreamError,
@@ -80,10 +81,25 @@ class AiohttpResponse:
         self.headers: Mapping[str, str] = response.headers
 
     async def read(self) -> bytes:
+        """The whole body; a large one read in turns with the other large transfers (core.bulk)."""
+        content = self._response.content
+        blocks: list[bytes] = []
+        unturned = 0
         try:
-            return await self._response.read()
+            while block := await content.readany():
+                blocks.append(block)
+                unturned += len(block)
+                if unturned >= SLICE_BYTES:
+                    unturned = 0
+                    await bulk_lane().turn()
         except FAILURES as error:
             raise mapped_error(error, "while sending the body") from None
+        if len(blocks) == 1:
+            return blocks[0]
+        body = b"".join(blocks)
+        if len(body) > SLICE_BYTES:
+            await bulk_lane().turn()  # the copy above was this step's slice; what reads it is the next
+        return body
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         content = self._response.content
