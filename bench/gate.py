@@ -111,7 +111,12 @@ def start_gateway(name: str, port: int, config: Path, *, workers: int, cpu: str 
     else:
         cmd = [PYTHON, str(HERE / "gateway_probe.py"), *serve]
         out = str(B.OUT_DIR / f"probe-{name}.json")
-        extra = {**UPSTREAM_KEY, "ASBRU_PROBE": probe, "ASBRU_PROBE_OUT": out}
+        extra = {
+            **UPSTREAM_KEY,
+            "ASBRU_PROBE": probe,
+            "ASBRU_PROBE_OUT": out,
+            "ASBRU_PROBE_STALL_US": B.env("ASBRU_PROBE_STALL_US", "500"),
+        }
     started = B.start(name, cmd, cpu, extra)
     B.wait_until(name, lambda: B.http("GET", f"http://127.0.0.1:{port}/readyz")[0] == 200, started, 60)
     return Server(name, f"http://127.0.0.1:{port}/v1/chat/completions", MODEL, started)

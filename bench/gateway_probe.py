@@ -13,9 +13,14 @@ Probes apply to the process they start in, so use them with ``--workers 1``.
   no-guard    no per-connection deadline checks (the guard never wakes: server/guard.py)
   gc-default  CPython's collector as it comes: no ``runtime.collector.settle`` after start-up (the
               gateway before it: freeze, thresholds 20,000 and 50)
+  malloc-default  glibc's allocator as it comes: no ``runtime.allocator.settle`` after start-up
   gc-freeze   gc.freeze() once the gateway has started (start-up objects leave the collector's view)
   gc-off      gc.disable() (reference counting only; to size the collector's share)
   gc-lazy     gc.set_threshold(20_000, 50, 100): fewer young collections, later promotions
+  stalls      the asyncio loop instead of uvloop, every callback timed: a histogram of how long the loop
+              was held at a time, the slowest callbacks, and the steps (from one await to the next)
+              that took longer than ASBRU_PROBE_STALL_US (500), as JSON to ASBRU_PROBE_OUT at shutdown
+              (to find what delays every other request; absolute times are the asyncio loop's)
   cprofile    SIGUSR1 starts a cProfile of the event loop thread, a second SIGUSR1 stops it and
               writes the stats (pstats format) to ASBRU_PROBE_OUT
 """
@@ -78,6 +83,72 @@ def cprofile() -> None:
     signal.signal(signal.SIGUSR1, toggle)
 
 
+def stalls() -> None:
+    import asyncio.events  # noqa: PLC0415 - only when asked for
+
+    from asbru_gateway.server import run  # noqa: PLC0415
+
+    bounds_us = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
+    histogram = dict.fromkeys((*bounds_us, "more"), 0)
+    slowest: list[tuple[float, str]] = []
+    threshold_us = float(os.environ.get("ASBRU_PROBE_STALL_US", "500"))
+    by_step: dict[str, list[float]] = {}
+    original_run = asyncio.events.Handle._run
+
+    def where(handle: asyncio.events.Handle) -> str:
+        """The innermost await of the task a handle steps: where the task stands."""
+        task = getattr(handle._callback, "__self__", None)
+        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+        places = []
+        while coro is not None and len(places) < 12:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None:
+                break
+            places.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        return " > ".join(places)
+
+    def timed_run(self: asyncio.events.Handle) -> None:
+        before = where(self)
+        started = time.perf_counter()
+        original_run(self)
+        spent_us = (time.perf_counter() - started) * 1e6
+        for bound in bounds_us:
+            if spent_us <= bound:
+                histogram[bound] += 1
+                break
+        else:
+            histogram["more"] += 1
+        if spent_us > threshold_us:
+            step = f"{before}  ==>  {where(self)}"[:600]
+            slowest.append((spent_us, step))
+            totals = by_step.setdefault(step, [0, 0.0])
+            totals[0] += 1
+            totals[1] += spent_us
+            if len(slowest) > 400:
+                slowest.sort(reverse=True)
+                del slowest[200:]
+
+    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+    original_config = run.server_config
+
+    def asyncio_config(app: object, **options: object) -> object:
+        return original_config(app, **{**options, "loop": "asyncio"})
+
+    run.server_config = asyncio_config  # type: ignore[assignment]
+
+    def dump() -> None:
+        if OUT:
+            slowest.sort(reverse=True)
+            steps = sorted(by_step.items(), key=lambda kv: -kv[1][1])[:30]
+            summary = {"probe": sorted(PROBES), "histogram_us": {str(k): v for k, v in histogram.items()},
+                       "slowest": slowest[:60], "steps_over_threshold": steps}  # fmt: skip
+            with open(OUT, "w") as fh:
+                json.dump(summary, fh, indent=1)
+
+    at_shutdown(dump)
+
+
 def after_startup(action: Callable[[], None]) -> None:
     from asbru_gateway.app import GatewayApp  # noqa: PLC0415 - after the probes are known
 
@@ -106,11 +177,13 @@ def apply() -> None:
     unknown = PROBES - {
         "gcstats",
         "gc-default",
+        "malloc-default",
         "no-guard",
         "gc-freeze",
         "gc-off",
         "gc-lazy",
         "cprofile",
+        "stalls",
         "base",
     }
     if unknown:
@@ -119,10 +192,16 @@ def apply() -> None:
         gc_stats()
     if "cprofile" in PROBES:
         cprofile()
+    if "stalls" in PROBES:
+        stalls()
     if "gc-default" in PROBES:
         from asbru_gateway.runtime import collector  # noqa: PLC0415
 
         collector.settle = lambda: None
+    if "malloc-default" in PROBES:
+        from asbru_gateway.runtime import allocator  # noqa: PLC0415
+
+        allocator.settle = lambda: False
     if "no-guard" in PROBES:
         from asbru_gateway.server.guard import ConnectionGuard  # noqa: PLC0415
 

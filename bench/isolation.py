@@ -4,11 +4,13 @@
 One provider ("big", ``slow_upstream.py /big``) answers ~1 MB chat.completion bodies; another
 ("small", the nginx mock) answers the usual ~400 B one. The small provider's latency is measured
 with wrk -c1 (closed loop, one request at a time) alone ("unloaded"), then while BIG_CONNS
-connections keep the big provider busy ("loaded"), alternately, REPS times. The gateway runs
+connections keep the big provider busy ("loaded"), alternately, REPS times. In each phase the
+same mock is then measured direct, under the same load: the load core (mocks and wrk share it) is
+busier in the loaded phase too, and that share is not the gateway's. The gateway runs
 pinned to PROXY_CPU, mocks and wrk on LOAD_CPU. Target: loaded p99 <= 2x unloaded p99.
 
   bench/isolation.py          env: DURATION=10 REPS=3 BIG_CONNS=4 BIG_BYTES=1048576 BUDGET_S=300
-                              OUT_DIR PROXY_CPU LOAD_CPU ASBRU PYTHON MOCK_PORT GATEWAY_PORT
+                              PROBE OUT_DIR PROXY_CPU LOAD_CPU ASBRU PYTHON MOCK_PORT GATEWAY_PORT
 
 What it shows: whether one provider's large answers (parsed, re-serialised, or passed through)
 hold the event loop long enough to delay every other request on the same core.
@@ -36,6 +38,7 @@ REPS = int(B.env("REPS", "3"))
 BIG_CONNS = int(B.env("BIG_CONNS", "4"))
 BIG_BYTES = int(B.env("BIG_BYTES", str(1024 * 1024)))
 BUDGET_S = float(B.env("BUDGET_S", "300"))
+PROBE = B.env("PROBE", "base")  # gateway_probe.py probes, e.g. stalls
 
 
 def config(nginx_port: int, big_port: int) -> str:
@@ -85,25 +88,29 @@ def big_result(proc: subprocess.Popen[str], timeout: float) -> Row:
     return r
 
 
-def measure(small: G.Server, url: str) -> list[Row]:
+def measure(small: G.Server, direct: G.Server, url: str) -> list[Row]:
+    """Per phase: the small provider through the gateway, then the same mock direct (same load)."""
     runs: list[Row] = []
     for rep in range(REPS):
         for phase in ("unloaded", "loaded") if rep % 2 == 0 else ("loaded", "unloaded"):
-            if time.monotonic() - B.T0 + DURATION + 15 > BUDGET_S:
+            if time.monotonic() - B.T0 + 2 * DURATION + 20 > BUDGET_S:
                 B.log(f"time budget: {phase} rep {rep + 1} skipped")
                 continue
-            background = big_load(url, DURATION + 2) if phase == "loaded" else None
+            background = big_load(url, 2 * DURATION + 3) if phase == "loaded" else None
             if background is not None:
                 time.sleep(1)  # the big load is running before the measurement starts
             r = G.run_wrk(small, 1, DURATION, B.LOAD_CPU)
             r.update(phase=phase, rep=rep + 1)
+            alone = G.run_wrk(direct, 1, DURATION, B.LOAD_CPU)
+            r.update(direct_p50_us=alone.get("p50_us"), direct_p99_us=alone.get("p99_us"))
             if background is not None:
-                r["big"] = big_result(background, DURATION + 30)
+                r["big"] = big_result(background, 2 * DURATION + 30)
             runs.append(r)
             big = r.get("big", {})
             big_text = f"; big {big.get('rps', 0):,.1f} rps {big.get('mb_s', 0):,.0f} MB/s" if big else ""
             B.log(f"{phase:<8} rep {rep + 1}: small p50 {r.get('p50_us', 0) / 1e3:.2f} ms "
-                  f"p99 {r.get('p99_us', 0) / 1e3:.2f} ms {r.get('rps', 0):,.0f} rps{big_text}")  # fmt: skip
+                  f"p99 {r.get('p99_us', 0) / 1e3:.2f} ms {r.get('rps', 0):,.0f} rps; "
+                  f"direct p99 {(alone.get('p99_us') or 0) / 1e3:.2f} ms{big_text}")  # fmt: skip
     return runs
 
 
@@ -123,28 +130,37 @@ def report(runs: list[Row], bg_pct: float) -> str:
         f"- small: wrk -c1 for {DURATION:g} s per phase; big: {BIG_CONNS} connections in a closed loop, "
         f"{BIG_BYTES / 1e6:.2f} MB bodies; {REPS} reps, phases alternated, medians",
         "",
-        "| phase | small p50 ms | small p99 ms | small RPS | big RPS | big MB/s | gateway CPU | other CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| phase | small p50 ms | small p99 ms | small RPS | direct p50 ms | direct p99 ms "
+        "| big RPS | big MB/s | gateway CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    p99 = {}
+    p99: dict[str, float] = {}
+    added: dict[str, float] = {}
     for phase in ("unloaded", "loaded"):
         rs = rows(phase)
         if not rs:
             continue
         big = [r["big"] for r in rs if "big" in r and "error" not in r["big"]]
         p99[phase] = med([r["p99_us"] for r in rs])
+        direct_p99 = med([r["direct_p99_us"] for r in rs if r.get("direct_p99_us")])
+        added[phase] = p99[phase] - direct_p99
         big_rps = med([b["rps"] for b in big])
         big_mb = med([b["mb_s"] for b in big])
         lines.append(
             f"| {phase} | {med([r['p50_us'] for r in rs]) / 1e3:.2f} | {p99[phase] / 1e3:.2f} "
-            f"| {med([r['rps'] for r in rs]):,.0f} | {'–' if math.isnan(big_rps) else f'{big_rps:,.1f}'} "
-            f"| {'–' if math.isnan(big_mb) else f'{big_mb:,.0f}'} | {med([r['cpu_pct'] for r in rs]):.0f}% "
-            f"| {med([r['other_cpu_pct'] for r in rs]):.0f}% |"
+            f"| {med([r['rps'] for r in rs]):,.0f} "
+            f"| {med([r['direct_p50_us'] for r in rs if r.get('direct_p50_us')]) / 1e3:.2f} "
+            f"| {direct_p99 / 1e3:.2f} | {'–' if math.isnan(big_rps) else f'{big_rps:,.1f}'} "
+            f"| {'–' if math.isnan(big_mb) else f'{big_mb:,.0f}'} | {med([r['cpu_pct'] for r in rs]):.0f}% |"
         )
     if "loaded" in p99 and "unloaded" in p99:
         ratio = p99["loaded"] / p99["unloaded"]
         verdict = "PASS" if ratio <= 2 else "FAIL"
         lines += ["", f"Loaded p99 / unloaded p99: **{ratio:.1f}x** (target <= 2x): {verdict}"]
+        lines += [f"The gateway's share (small p99 minus direct p99 in the same phase): "
+                  f"{added['unloaded'] / 1e3:.2f} ms unloaded, {added['loaded'] / 1e3:.2f} ms loaded "
+                  f"({added['loaded'] / added['unloaded']:.1f}x); the rest is the load core, busy with "
+                  f"the big mock and both wrk"]  # fmt: skip
     errors = [r.get("error") or r.get("big", {}).get("error") for r in runs]
     errors = [e for e in errors if e]
     if errors:
@@ -175,16 +191,17 @@ def main() -> int:
         B.wait_until(
             "big mock", lambda: B.http("GET", f"http://127.0.0.1:{big_port}/health")[0] == 200, mock, 15
         )
-        gateway = G.start_gateway("gateway", gw_port, cfg, workers=1, cpu=B.PROXY_CPU, probe="base")
+        gateway = G.start_gateway("gateway", gw_port, cfg, workers=1, cpu=B.PROXY_CPU, probe=PROBE)
         url = gateway.url
         small = G.Server("gateway", url, "small-model", gateway.started)
+        direct = G.Server("direct", f"http://127.0.0.1:{nginx_port}/v1/chat/completions", "gpt-4o-mini")
         G.check(small)
         status, _, data = B.http("POST", url, {"model": "big-model", **B.CHAT}, timeout=30)
         if status != 200 or len(data) < BIG_BYTES // 2:
             raise B.Abort(f"big check failed: HTTP {status}, {len(data)} bytes")
         G.run_wrk(small, 4, 2, B.LOAD_CPU)  # warm-up
         big_result(big_load(url, 2), 30)
-        runs = measure(small, url)
+        runs = measure(small, direct, url)
     except (B.Abort, KeyboardInterrupt) as error:
         B.log(f"aborted: {error or 'interrupted'}")
     finally:
