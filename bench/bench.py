@@ -250,6 +250,23 @@ def wait_until(what: str, ready: Callable[[], bool], proc: Started, timeout: flo
     raise Abort(f"{what} not ready after {timeout:.0f} s; see {proc.log_path}")
 
 
+def big_chat(size: int) -> bytes:
+    """A chat.completion whose content makes the body about ``size`` bytes (usage at its tail)."""
+    words = ("lorem ipsum dolor sit amet " * (size // 27 + 1))[: max(0, size - 260)]
+    return json.dumps(
+        {
+            "id": "chatcmpl-big",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": words}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": size // 4, "total_tokens": size // 4 + 5},
+        }
+    ).encode()
+
+
 # --------------------------------------------------------------------------- setup
 def start_mock(port: int) -> Started:
     prefix = OUT_DIR / "nginx"

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """CPU isolation between providers on one gateway core (issue 9 §1; stdlib only, loopback only).
 
-One provider ("big", ``slow_upstream.py /big``) answers ~1 MB chat.completion bodies; another
-("small", the nginx mock) answers the usual ~400 B one. The small provider's latency is measured
-with wrk -c1 (closed loop, one request at a time) alone ("unloaded"), then while BIG_CONNS
-connections keep the big provider busy ("loaded"), alternately, REPS times. In each phase the
-same mock is then measured direct, under the same load: the load core (mocks and wrk share it) is
-busier in the loaded phase too, and that share is not the gateway's. The gateway runs
-pinned to PROXY_CPU, mocks and wrk on LOAD_CPU. Target: loaded p99 <= 2x unloaded p99.
+One provider ("big") answers ~1 MB chat.completion bodies (``bench.big_chat``, a file the nginx
+mock sends with sendfile, cheaply); another ("small", the same nginx) answers the usual ~400 B one.
+The small provider's latency is measured with wrk -c1 (closed loop, one request at a time) alone
+("unloaded"), then while BIG_CONNS connections keep the big provider busy ("loaded"), alternately,
+REPS times. In each phase the same mock is then measured direct, under the same load: the load
+core (nginx and both wrk share it) is busier in the loaded phase too, and that share is not the
+gateway's. The gateway runs pinned to PROXY_CPU, nginx and wrk on LOAD_CPU. Target: loaded p99
+<= 2x unloaded p99.
 
   bench/isolation.py          env: DURATION=10 REPS=3 BIG_CONNS=4 BIG_BYTES=1048576 BUDGET_S=300
                               PROBE OUT_DIR PROXY_CPU LOAD_CPU ASBRU PYTHON MOCK_PORT GATEWAY_PORT
@@ -41,14 +42,14 @@ BUDGET_S = float(B.env("BUDGET_S", "300"))
 PROBE = B.env("PROBE", "base")  # gateway_probe.py probes, e.g. stalls
 
 
-def config(nginx_port: int, big_port: int) -> str:
+def config(nginx_port: int) -> str:
     return "\n".join(
         [
             "# written by bench/isolation.py",
             "providers:",
             "  - name: big",
             "    type: openai",
-            f"    base_url: http://127.0.0.1:{big_port}/big/v1",
+            f"    base_url: http://127.0.0.1:{nginx_port}/files/big/v1",
             "    keys: [{name: k1, secret: 'env:BENCH_UPSTREAM_KEY'}]",
             "  - name: small",
             "    type: openai",
@@ -124,7 +125,7 @@ def report(runs: list[Row], bg_pct: float) -> str:
     lines = [
         f"## CPU isolation, {time.strftime('%Y-%m-%d %H:%M')}",
         "",
-        f"- gateway pinned to cpu {B.PROXY_CPU}; nginx (small), slow_upstream.py (big) and wrk "
+        f"- gateway pinned to cpu {B.PROXY_CPU}; nginx (both providers) and wrk "
         f"on cpu {B.LOAD_CPU}; "
         f"machine busy {bg_pct:.0f}% of {100 * B.NCPU}% before the start",
         f"- small: wrk -c1 for {DURATION:g} s per phase; big: {BIG_CONNS} connections in a closed loop, "
@@ -160,7 +161,7 @@ def report(runs: list[Row], bg_pct: float) -> str:
         lines += [f"The gateway's share (small p99 minus direct p99 in the same phase): "
                   f"{added['unloaded'] / 1e3:.2f} ms unloaded, {added['loaded'] / 1e3:.2f} ms loaded "
                   f"({added['loaded'] / added['unloaded']:.1f}x); the rest is the load core, busy with "
-                  f"the big mock and both wrk"]  # fmt: skip
+                  f"nginx and both wrk"]  # fmt: skip
     errors = [r.get("error") or r.get("big", {}).get("error") for r in runs]
     errors = [e for e in errors if e]
     if errors:
@@ -172,25 +173,15 @@ def main() -> int:
     B.OUT_DIR = B.begin("isolation")
     bg_pct = B.background_percent()
     nginx_port = B.free_port(int(B.env("MOCK_PORT", "18680")))
-    big_port = B.free_port(nginx_port + 1)
     gw_port = B.free_port(int(B.env("GATEWAY_PORT", "18690")))
     cfg = B.OUT_DIR / "gateway.yaml"
-    cfg.write_text(config(nginx_port, big_port))
+    cfg.write_text(config(nginx_port))
+    big_file = B.OUT_DIR / "nginx" / "files" / "big" / "v1" / "chat" / "completions"
+    big_file.parent.mkdir(parents=True, exist_ok=True)
+    big_file.write_bytes(B.big_chat(BIG_BYTES))
     runs: list[Row] = []
     try:
         B.start_mock(nginx_port)
-        cmd = [
-            G.PYTHON,
-            str(HERE / "slow_upstream.py"),
-            "--port",
-            str(big_port),
-            "--big-bytes",
-            str(BIG_BYTES),
-        ]
-        mock = B.start("big-mock", cmd, B.LOAD_CPU)
-        B.wait_until(
-            "big mock", lambda: B.http("GET", f"http://127.0.0.1:{big_port}/health")[0] == 200, mock, 15
-        )
         gateway = G.start_gateway("gateway", gw_port, cfg, workers=1, cpu=B.PROXY_CPU, probe=PROBE)
         url = gateway.url
         small = G.Server("gateway", url, "small-model", gateway.started)

@@ -28,6 +28,8 @@ from typing import Any
 
 import httptools
 
+from bench import big_chat
+
 CHAT = (
     b'{"id":"chatcmpl-gate","object":"chat.completion","created":1,"model":"gpt-4o-mini",'
     b'"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],'
@@ -35,23 +37,6 @@ CHAT = (
 )
 ERROR = b'{"error":{"message":"mock upstream failure","type":"server_error","code":null,"param":null}}'
 RATE = b'{"error":{"message":"mock rate limit","type":"rate_limit_error","code":null,"param":null}}'
-
-
-def big_chat(size: int) -> bytes:
-    """A chat.completion whose content makes the body about ``size`` bytes (usage at its tail)."""
-    words = ("lorem ipsum dolor sit amet " * (size // 27 + 1))[: max(0, size - 260)]
-    return json.dumps(
-        {
-            "id": "chatcmpl-big",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "gpt-4o-mini",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": words}, "finish_reason": "stop"}
-            ],
-            "usage": {"prompt_tokens": 5, "completion_tokens": size // 4, "total_tokens": size // 4 + 5},
-        }
-    ).encode()
 
 
 def chunk_event(index: int, last: bool) -> bytes:
