@@ -18,6 +18,7 @@ from asbru_gateway.api.relay import SHUTTING_DOWN, relay
 from asbru_gateway.api.request_body import read_body
 from asbru_gateway.api.responses import error_headers, send_body
 from asbru_gateway.api.types import Headers, Receive, Scope, Send
+from asbru_gateway.core.bulk import SLICE_BYTES, bulk_lane
 from asbru_gateway.core.request import LLMRequest
 from asbru_gateway.dialects.base import Dialect, Incoming
 from asbru_gateway.dialects.registry import Mount
@@ -106,6 +107,8 @@ async def _answer(
     try:
         outcome, reached = await engine.run(snapshot, request)
         if outcome.stream is None:
+            if outcome.reply is not None and outcome.reply.body_size() > SLICE_BYTES:
+                await bulk_lane().turn()  # a large answer is rendered (copied) in a turn of its own
             status, body, headers = rendered(dialect, request, outcome)
             await send_body(send, status, body, request_id, headers=headers)
         else:

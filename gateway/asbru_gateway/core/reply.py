@@ -76,6 +76,14 @@ class Reply:
             return data
         raise AttributeError(name)
 
+    def body_size(self) -> int:
+        """The body's length if it is held as bytes (a pass-through answer), else 0; never serialises."""
+        try:
+            body: bytes = object.__getattribute__(self, "body")  # no __getattr__ fallback this way
+        except AttributeError:
+            return 0
+        return len(body)
+
     def replace_data(self, data: dict[str, Any]) -> None:
         """Swap in an edited answer (a plugin's post-hook); the bytes are re-serialised on demand."""
         self.data = data
