@@ -115,6 +115,18 @@ def measure(small: G.Server, direct: G.Server, url: str) -> list[Row]:
     return runs
 
 
+def memory_of(pid: int) -> dict[str, float]:
+    """The gateway's resident memory now and at its peak (VmRSS, VmHWM), in MiB."""
+    values: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                values[line.split(":")[0]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return values
+
+
 def report(runs: list[Row], bg_pct: float) -> str:
     def rows(phase: str) -> list[Row]:
         return [r for r in runs if r.get("phase") == phase and "error" not in r]
@@ -162,6 +174,10 @@ def report(runs: list[Row], bg_pct: float) -> str:
                   f"{added['unloaded'] / 1e3:.2f} ms unloaded, {added['loaded'] / 1e3:.2f} ms loaded "
                   f"({added['loaded'] / added['unloaded']:.1f}x); the rest is the load core, busy with "
                   f"nginx and both wrk"]  # fmt: skip
+    memory = next((r["gateway_memory_mib"] for r in runs if "gateway_memory_mib" in r), None)
+    if memory:
+        lines += [f"Gateway resident memory after the phases: {memory.get('VmRSS', 0):.0f} MiB "
+                  f"(peak {memory.get('VmHWM', 0):.0f} MiB)"]  # fmt: skip
     errors = [r.get("error") or r.get("big", {}).get("error") for r in runs]
     errors = [e for e in errors if e]
     if errors:
@@ -193,6 +209,10 @@ def main() -> int:
         G.run_wrk(small, 4, 2, B.LOAD_CPU)  # warm-up
         big_result(big_load(url, 2), 30)
         runs = measure(small, direct, url)
+        memory = memory_of(gateway.started.proc.pid) if gateway.started else {}
+        B.log(f"gateway memory after the phases: {memory}")
+        if runs and memory:
+            runs[-1]["gateway_memory_mib"] = memory
     except (B.Abort, KeyboardInterrupt) as error:
         B.log(f"aborted: {error or 'interrupted'}")
     finally:
