@@ -18,7 +18,7 @@ Targets (issue 9): 0 failed, added p50 <= 5 ms, added p99 <= 100 ms, >= 950 RPS 
 PROBES (optional, one-core and sweep): comma-separated variants of the gateway, each run as a
 separate target in the same run, started through ``gateway_probe.py`` (``base`` = unchanged);
 e.g. ``PROBES="base,gc-default,gc-off"``. FLOOR=1 adds the raw ASGI + aiohttp floor proxy of the
-shared harness (``../shared/bench/proxies/mini_proxy.py``, /tmp/venv-gw) to the sweep.
+shared harness (``../shared/bench/proxies/mini_proxy.py``, /tmp/venv-gw) to each scenario on one core.
 CLIENT=even replaces wrk by ``evenload.py``: the same closed loop, but the connections start evenly
 spread over DELAY_S instead of all at once (see its docstring: wrk's synchronised wave).
 Everything it starts is stopped by PID, also on Ctrl-C; every wait is bounded.
@@ -281,7 +281,7 @@ def one_core(config: Path, mock_port: int, sweep: bool) -> list[str]:
         name = "asbru" if probe == "base" else f"asbru[{probe}]"
         port = B.free_port(18480 + len(servers))
         servers.append(start_gateway(name, port, config, workers=1, cpu=B.PROXY_CPU, probe=probe))
-    if sweep and FLOOR and (floor := start_floor(B.free_port(18470), mock_port, B.PROXY_CPU)):
+    if FLOOR and (floor := start_floor(B.free_port(18470), mock_port, B.PROXY_CPU)):
         servers.append(floor)
     for s in [direct, *servers]:
         check(s)
