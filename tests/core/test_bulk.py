@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from asbru_gateway.core.bulk import SLICE_BYTES, BulkLane, bulk_lane
+from tests.fakes import openai as fake_openai
 from tests.fakes.server import serve_in_thread
 from tests.gateway_server import RunningGateway, run_gateway
 
@@ -75,19 +76,11 @@ async def _lane_of_a_new_loop() -> BulkLane:
 
 
 def _completion(size: int) -> bytes:
-    content = ("lorem ipsum " * (size // 12 + 1))[:size]
-    return json.dumps(
-        {
-            "id": "chatcmpl-large",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "gpt-4o-mini",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-            ],
-            "usage": {"prompt_tokens": 3, "completion_tokens": size // 4, "total_tokens": size // 4 + 3},
-        }
-    ).encode()
+    """The fake's chat.completion with ``size`` characters of content and usage at its tail."""
+    answer = fake_openai._completion("gpt-4o-mini")
+    answer["choices"][0]["message"]["content"] = ("lorem ipsum " * (size // 12 + 1))[:size]
+    answer["usage"] = {"prompt_tokens": 3, "completion_tokens": size // 4, "total_tokens": size // 4 + 3}
+    return json.dumps(answer).encode()
 
 
 SIZES = {"tiny": 200, "edge": SLICE_BYTES, "large": 3 * 1024 * 1024 + 17}
