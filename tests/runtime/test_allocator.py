@@ -8,6 +8,7 @@ no other test's allocations interfere.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -33,9 +34,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="settles glibc's allocator only")
 
 
-def _page_faults(mode: str) -> int:
+def _page_faults(mode: str, env: dict[str, str] | None = None) -> int:
     done = subprocess.run(
-        [sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True, timeout=60, check=True, env=env
     )
     return int(done.stdout.strip())
 
@@ -45,3 +46,10 @@ def test_settled_allocator_reuses_the_memory_of_large_bodies() -> None:
     default, settled = _page_faults("default"), _page_faults("settled")
     assert default > 10_000, "the defaults fault large bodies in anew (the case this settles)"
     assert settled < default // 20
+
+
+@glibc_only
+def test_glibc_variables_in_the_environment_win() -> None:
+    """A pod that sets glibc's own trim threshold (to keep less memory) keeps its setting."""
+    environment = {**os.environ, "MALLOC_TRIM_THRESHOLD_": str(128 * 1024)}
+    assert _page_faults("settled", environment) > 10_000

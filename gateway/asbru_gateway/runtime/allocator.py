@@ -14,12 +14,15 @@ kept for the next body. The price is resident memory: after a burst of large bod
 keeps up to ``TRIM_THRESHOLD`` more than it uses (``bench/soak.py`` shows the resident size).
 Setting either value also stops glibc's own sliding adjustment of both.
 
-Other C libraries (musl, macOS) are left as they are.
+glibc's own variables win: where ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` is set
+in the environment (a pod with a tight memory limit may want less kept), that setting is left
+alone. Other C libraries (musl, macOS) are left as they are.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 from typing import Final
 
@@ -33,8 +36,14 @@ TRIM_THRESHOLD: Final = 64 * 1024 * 1024
 """Free memory at the heap's top beyond this goes back to the kernel."""
 
 
+SETTINGS: Final = (
+    (M_MMAP_THRESHOLD, MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_"),
+    (M_TRIM_THRESHOLD, TRIM_THRESHOLD, "MALLOC_TRIM_THRESHOLD_"),
+)
+
+
 def settle() -> bool:
-    """Call once per process; whether glibc took the settings (False elsewhere)."""
+    """Call once per process; whether glibc took every setting not set in the environment."""
     if platform.libc_ver()[0] != "glibc":
         return False
     try:
@@ -43,4 +52,5 @@ def settle() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    taken = [bool(mallopt(param, value)) for param, value, variable in SETTINGS if variable not in os.environ]
+    return all(taken)
