@@ -77,6 +77,15 @@ def plugin(name: str = "telemetry", **spec: Any) -> dict[str, Any]:
     }
 
 
+def mcp_server(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "asbru.dev/v1alpha1",
+        "kind": "LLMMCPServer",
+        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1, "labels": {}},
+        "spec": spec,
+    }
+
+
 def secret(name: str = "openai-keys", **data: str) -> dict[str, Any]:
     encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
     return {

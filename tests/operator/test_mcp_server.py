@@ -13,19 +13,9 @@ from asbru_operator.mcp_status import summarize
 from asbru_operator.render.config import Sources, render_config
 from tests.gateway_server import RunningGateway
 from tests.operator import fixtures
-from tests.operator.fixtures import NS
+from tests.operator.fixtures import mcp_server
 from tests.operator.kmock_cluster import SECRETS, Cluster, eventually
 from tests.operator.test_cr_to_serving import _start_pod
-
-
-def mcp_server(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "asbru.dev/v1alpha1",
-        "kind": "LLMMCPServer",
-        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1, "labels": {}},
-        "spec": spec,
-    }
-
 
 GITHUB = mcp_server(
     "github",

@@ -10,7 +10,7 @@ import kmock
 import orjson
 
 from asbru_operator.crdgen.definitions import KINDS
-from asbru_operator.kubeapi import GATEWAYS, PROVIDERS
+from asbru_operator.kubeapi import GATEWAYS, MCP_SERVERS, PROVIDERS
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
 from tests.operator.kmock_cluster import (
@@ -91,6 +91,41 @@ async def test_secret_rotation_rerenders_gateway_secret(cluster: Cluster) -> Non
         != first["metadata"]["annotations"]["asbru.dev/revision"]
     )
     assert (await cluster.get(DEPLOYMENTS, "gw"))["spec"]["template"] == template  # ... and no rollout
+
+
+async def _gateway_secret_holds(cluster: Cluster, value: str) -> dict[str, Any] | None:
+    """The gateway's rendered Secret, once one of its entries holds ``value``."""
+    body = await cluster.get(SECRETS, "gw-config")
+    encoded = base64.b64encode(value.encode()).decode()
+    return body if body and encoded in (body.get("data") or {}).values() else None
+
+
+async def test_a_rotated_redis_password_reaches_the_gateway_secret(cluster: Cluster) -> None:
+    """Without a watch on it, a rotated Redis password waited for the next periodic re-render,
+    with every gateway locked out of its counters meanwhile."""
+    await cluster.create(SECRETS, fixtures.secret("redis", pw="old-password"))
+    redis = {"url": "redis://redis:6379/0", "passwordSecretRef": {"name": "redis", "key": "pw"}}
+    await cluster.create(GATEWAYS, fixtures.gateway(governance={"redis": redis}))
+    await eventually(lambda: _gateway_secret_holds(cluster, "old-password"))
+
+    await cluster.patch(SECRETS, "redis", {"data": {"pw": base64.b64encode(b"new-password").decode()}})
+    await eventually(lambda: _gateway_secret_holds(cluster, "new-password"))
+
+
+async def test_a_rotated_mcp_server_token_reaches_the_gateway_secret(cluster: Cluster) -> None:
+    await cluster.create(SECRETS, fixtures.secret("tokens", gh="ghp-old"))
+    server = {
+        "url": "https://mcp.example.com/mcp",
+        "secretHeaders": [
+            {"name": "Authorization", "prefix": "Bearer ", "secretKeyRef": {"name": "tokens", "key": "gh"}}
+        ],
+    }
+    await cluster.create(MCP_SERVERS, fixtures.mcp_server("github", **server))
+    await cluster.create(GATEWAYS, fixtures.gateway())
+    await eventually(lambda: _gateway_secret_holds(cluster, "Bearer ghp-old"))
+
+    await cluster.patch(SECRETS, "tokens", {"data": {"gh": base64.b64encode(b"ghp-new").decode()}})
+    await eventually(lambda: _gateway_secret_holds(cluster, "Bearer ghp-new"))
 
 
 async def test_missing_secret_reports_and_recovers(cluster: Cluster) -> None:

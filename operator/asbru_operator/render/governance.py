@@ -233,6 +233,17 @@ def _budget(spec: BudgetSpec) -> dict[str, Any]:
     return spec.model_dump(exclude_none=True)
 
 
+def redis_password_secret(gateway: Mapping[str, Any]) -> str | None:
+    """The Secret holding the gateway's Redis password, read leniently (an invalid spec is reported
+    by the reconciliation; the secret index must not fail on it)."""
+    spec = gateway.get("spec")
+    governance = spec.get("governance") if isinstance(spec, Mapping) else None
+    redis = governance.get("redis") if isinstance(governance, Mapping) else None
+    ref = redis.get("passwordSecretRef") if isinstance(redis, Mapping) else None
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
 def governance_secrets(gateway_spec: LLMGatewaySpec, keys: Sequence[Body]) -> set[str]:
     """Names of the Secrets a gateway's governance reads (keys' values, the Redis password)."""
     names = {key_secret(body).name for body in keys}
