@@ -18,7 +18,7 @@ from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec
 from asbru_operator.crd_models.route import LLMRouteSpec, served_model
 from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PROVIDERS, ROUTES, ApiResource, KubeApi, KubeApiError
-from asbru_operator.reconcile import fetch_secrets, reconcile_gateway, referenced_secrets
+from asbru_operator.reconcile import reconcile_gateway, referenced_secrets
 from asbru_operator.render import status
 from asbru_operator.render.checks import (
     Problem,
@@ -28,6 +28,7 @@ from asbru_operator.render.checks import (
     provider_problems,
     spec_of,
 )
+from asbru_operator.secret_data import fetch_secrets
 
 logger = logging.getLogger(__name__)
 Obj = dict[str, Any]

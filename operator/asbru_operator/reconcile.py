@@ -23,7 +23,6 @@ from asbru_operator.kubeapi import (
     PODS,
     PROVIDERS,
     ROUTES,
-    SECRETS,
     TEAMS,
     VIRTUAL_KEYS,
     KubeApi,
@@ -35,7 +34,6 @@ from asbru_operator.render.config import (
     Problem,
     RenderError,
     Sources,
-    decode_secret,
     parse_spec,
     render_config,
 )
@@ -44,6 +42,7 @@ from asbru_operator.render.key_status import degraded_check
 from asbru_operator.render.mcp import referenced_secret_names
 from asbru_operator.render.names import GatewayRef
 from asbru_operator.render.objects import build_config_pair, build_infrastructure
+from asbru_operator.secret_data import fetch_secrets
 from asbru_operator.virtual_keys import admin_token
 
 Obj = dict[str, Any]
@@ -66,13 +65,6 @@ def referenced_secrets(providers: Sequence[Mapping[str, Any]]) -> set[str]:
             if isinstance(name, str) and name:
                 names.add(name)
     return names
-
-
-async def fetch_secrets(api: KubeApi, namespace: str, names: set[str]) -> dict[str, dict[str, str]]:
-    """The named Secrets' decoded data; absent ones are simply not in the result."""
-    ordered = sorted(names)
-    bodies = await asyncio.gather(*(api.get(SECRETS, namespace, name) for name in ordered))
-    return {name: decode_secret(body) for name, body in zip(ordered, bodies, strict=True) if body is not None}
 
 
 async def fetch_sources(api: KubeApi, gateway: Obj) -> Sources:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +26,20 @@ from asbru_operator.crd_models.common import API_VERSION
 from asbru_operator.crd_models.gateway import LLMGatewaySpec
 from asbru_operator.kubeapi import GATEWAYS, PODS, SECRETS, TEAMS, VIRTUAL_KEYS, ApiResource, KubeApi
 from asbru_operator.render import selectors, status
+from asbru_operator.render.checks import Problem, member_checks
 from asbru_operator.render.config import RenderError, parse_spec
-from asbru_operator.render.governance import ADMIN_TOKEN, KEY_DATA, owned_secret_name, selected_keys
+from asbru_operator.render.governance import (
+    ADMIN_TOKEN,
+    KEY_DATA,
+    Body,
+    key_problems,
+    key_secret,
+    owned_secret_name,
+    selected_keys,
+)
 from asbru_operator.render.key_status import budget_check, key_checks, usage_columns
 from asbru_operator.render.names import GatewayRef
+from asbru_operator.secret_data import fetch_secrets
 
 logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -82,12 +92,31 @@ async def admin_token(api: KubeApi, ref: GatewayRef) -> str:
     return secrets.token_urlsafe(32)
 
 
+async def key_problems_of(api: KubeApi, namespace: str, keys: Sequence[Body]) -> dict[str, list[Problem]]:
+    """Why each key is left out of the gateways' config (the render's own checks), by key name."""
+    teams = await api.list(TEAMS, namespace)
+    secrets = await fetch_secrets(api, namespace, {key_secret(body).name for body in keys})
+    return {str(body["metadata"]["name"]): key_problems(body, secrets, teams) for body in keys}
+
+
 async def write_key_status(
-    api: KubeApi, body: Mapping[str, Any], view: Mapping[str, Any] | None, *, secret_name: str | None
+    api: KubeApi,
+    body: Mapping[str, Any],
+    view: Mapping[str, Any] | None,
+    *,
+    secret_name: str | None,
+    problems: Sequence[Problem],
 ) -> None:
-    """Conditions and columns of one key (``view``: what a gateway reported, None: not known yet)."""
+    """Conditions and columns of one key (``view``: what a gateway reported, None: not known yet).
+
+    ``Accepted`` and ``ResolvedRefs`` say whether the gateways serve it at all (``problems``: a
+    missing Secret or team, an invalid spec), as for providers and routes; ``Active`` whether it is
+    enabled and unexpired; ``WithinBudget`` what the gateways last reported."""
     old = body.get("status") or {}
-    checks = key_checks(body.get("spec") or {}, view)
+    checks = {
+        **member_checks(problems, resolved="its Secret and team resolve"),
+        **key_checks(body.get("spec") or {}, view),
+    }
     if view is None:  # keep the last known budget state until a gateway reports again
         checks["WithinBudget"] = _carried(old, "WithinBudget", checks["WithinBudget"])
     desired: Obj = {**usage_columns(view)}
@@ -163,9 +192,12 @@ async def refresh_usage(ctx: OperatorContext, namespace: str, name: str) -> None
         return
     key_views, team_views = views
     keys = selected_keys(gateway, spec, await ctx.api.list(VIRTUAL_KEYS, namespace))
+    problems = await key_problems_of(ctx.api, namespace, keys)
     for body in keys:
         key_name = str(body["metadata"]["name"])
-        await write_key_status(ctx.api, body, key_views.get(key_name), secret_name=None)
+        await write_key_status(
+            ctx.api, body, key_views.get(key_name), secret_name=None, problems=problems[key_name]
+        )
     used_teams = {str((body.get("spec") or {}).get("team")) for body in keys}
     for body in await ctx.api.list(TEAMS, namespace):
         if body["metadata"]["name"] in used_teams:

@@ -18,7 +18,7 @@ from asbru_operator.kubeapi import GATEWAYS, PROVIDERS, TEAMS, VIRTUAL_KEYS, Api
 from tests.gateway_server import RunningGateway, run_gateway
 from tests.operator import fixtures
 from tests.operator.fixtures import NS
-from tests.operator.kmock_cluster import PODS, SECRETS, Cluster, condition, eventually
+from tests.operator.kmock_cluster import PODS, SECRETS, Cluster, condition, condition_with, eventually
 
 ROUTES = ApiResource("asbru.dev", "v1alpha1", "llmroutes")
 CONFIGMAPS = ApiResource("", "v1", "configmaps")
@@ -137,7 +137,7 @@ async def _scenario(cluster: Cluster, pods: dict[str, RunningGateway], stack: co
         )
         assert key_body["status"]["budget"] == "200 tokens/day"
         assert key_body["status"]["remaining"] == "182 tokens"
-        assert condition(key_body, "Ready")["status"] == "True"
+        assert condition(key_body, "Ready")["status"] == "True", key_body["status"]["conditions"]
         team = await eventually(lambda: _status_with(cluster, TEAMS, "eng", "budget", "$10.00/month"), 20)
         assert team["status"]["spend"] == "$0.00"
 
@@ -177,3 +177,28 @@ async def _scenario(cluster: Cluster, pods: dict[str, RunningGateway], stack: co
 
     cond = await eventually(degraded)
     assert cond["reason"] == "PerReplicaLimits"
+
+
+async def test_a_key_left_out_of_the_config_says_why_on_its_own_status(cluster: Cluster) -> None:
+    """Before, such a key was named only in the gateway's ResolvedRefs while its own status said
+    "the key is accepted": ``kubectl get llmvirtualkeys`` showed nothing wrong."""
+    await cluster.create(GATEWAYS, fixtures.gateway(replicas=1, governance={"requireVirtualKey": True}))
+    late_ref = {"name": "late-key", "key": "value"}
+    await cluster.create(VIRTUAL_KEYS, _key("late", secretRef=late_ref, team=None))
+    await cluster.create(VIRTUAL_KEYS, _key("orphan", team="nobody"))
+
+    late = await eventually(lambda: condition_with(cluster, VIRTUAL_KEYS, "late", "ResolvedRefs", "False"))
+    assert late["reason"] == "SecretNotFound"
+    assert "late-key" in late["message"]
+    orphan = await eventually(
+        lambda: condition_with(cluster, VIRTUAL_KEYS, "orphan", "ResolvedRefs", "False")
+    )
+    assert orphan["reason"] == "TeamNotFound"
+    assert "nobody" in orphan["message"]
+
+    # The key's Secret appears: the next event on the key (here a label, in a cluster any update)
+    # shows it served.
+    await cluster.create(SECRETS, fixtures.secret("late-key", value="vk-late-0123456789"))
+    await cluster.patch(VIRTUAL_KEYS, "late", {"metadata": {"labels": {"touched": "yes"}}})
+    await eventually(lambda: condition_with(cluster, VIRTUAL_KEYS, "late", "ResolvedRefs", "True"))
+    assert condition(await cluster.get(VIRTUAL_KEYS, "late"), "Accepted")["status"] == "True"

@@ -15,7 +15,7 @@ from asbru_operator.crd_models.common import GROUP, VERSION
 from asbru_operator.handlers import secret
 from asbru_operator.handlers.members import on_member_event
 from asbru_operator.render.governance import key_secret
-from asbru_operator.virtual_keys import ensure_key_secret, write_key_status
+from asbru_operator.virtual_keys import ensure_key_secret, key_problems_of, write_key_status
 
 INDEX = "asbru_virtual_key_secrets"
 
@@ -26,7 +26,10 @@ async def on_key_event(*, memo: Any, event: Any, **_: Any) -> None:
     if event.get("type") != "DELETED" and not meta.get("deletionTimestamp"):
         ctx = context_of(memo)
         name = await ensure_key_secret(ctx.api, body)
-        await write_key_status(ctx.api, body, None, secret_name=name)
+        problems = await key_problems_of(ctx.api, str(meta.get("namespace")), [body])
+        await write_key_status(
+            ctx.api, body, None, secret_name=name, problems=problems[str(meta.get("name"))]
+        )
     await on_member_event("llmvirtualkeys", memo, event)
 
 

@@ -11,8 +11,6 @@ the others. Only an invalid gateway spec fails the whole render (``RenderError``
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +62,6 @@ __all__ = [
     "RenderError",
     "RenderedConfig",
     "Sources",
-    "decode_secret",
     "parse_spec",
     "render_config",
 ]
@@ -116,17 +113,6 @@ class RenderedConfig:
     def served_revision(self) -> str:
         """What every up-to-date gateway pod reports on /readyz (config and credentials)."""
         return served_revision(self.config.revision, self.secret_data)
-
-
-def decode_secret(body: Body) -> dict[str, str]:
-    """A Secret's data, base64-decoded; values that are not UTF-8 text are left out (as missing)."""
-    decoded: dict[str, str] = {}
-    for key, value in (body.get("data") or {}).items():
-        try:
-            decoded[key] = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            continue
-    return decoded
 
 
 def render_config(sources: Sources, *, schema_minor: int = SCHEMA_MINOR) -> RenderedConfig:

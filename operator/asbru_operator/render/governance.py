@@ -172,6 +172,20 @@ def _key_entry(
     return None if problems else entry
 
 
+def key_problems(
+    body: Body, secrets: Mapping[str, Mapping[str, str]], teams: Sequence[Body]
+) -> list[Problem]:
+    """Why a key is left out of every gateway's config (none: it is served), for its own status:
+    the same checks the render makes (spec, Secret and key, team, the gateway's contract)."""
+    left_out: list[Problem] = []
+    _key_entry(body, _STATUS_SALT, secrets, _teams(teams), left_out)
+    return left_out
+
+
+_STATUS_SALT = bytes(16)
+"""Any salt of the real length: the hash is only checked for its shape here, never stored."""
+
+
 def _contract_problems(model: Any, kind: str, name: str, entry: Mapping[str, Any]) -> list[Problem]:
     """What the gateway's contract refuses in one entry (checked alone, so others still render)."""
     try:
