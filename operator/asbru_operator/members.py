@@ -17,7 +17,16 @@ from asbru_operator.context import OperatorContext
 from asbru_operator.crd_models.plugin import LLMPluginSpec
 from asbru_operator.crd_models.provider import LLMProviderSpec
 from asbru_operator.crd_models.route import LLMRouteSpec, served_model
-from asbru_operator.kubeapi import GATEWAYS, PLUGINS, PROVIDERS, ROUTES, ApiResource, KubeApi, KubeApiError
+from asbru_operator.kubeapi import (
+    GATEWAYS,
+    PLUGINS,
+    PROVIDERS,
+    ROUTES,
+    VIRTUAL_KEYS,
+    ApiResource,
+    KubeApi,
+    KubeApiError,
+)
 from asbru_operator.reconcile import reconcile_gateway, referenced_secrets
 from asbru_operator.render import status
 from asbru_operator.render.checks import (
@@ -29,6 +38,7 @@ from asbru_operator.render.checks import (
     spec_of,
 )
 from asbru_operator.secret_data import fetch_secrets
+from asbru_operator.virtual_keys import key_problems_of, write_key_status
 
 logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -114,6 +124,10 @@ async def refresh_member_statuses(api: KubeApi, namespace: str) -> None:
         await _write(api, ROUTES, body, route_checks(body, problems, claimed_by), {"model": model})
     for body in await api.list(PLUGINS, namespace):
         await _write(api, PLUGINS, body, plugin_checks(body))
+    keys = await api.list(VIRTUAL_KEYS, namespace)
+    key_problems = await key_problems_of(api, namespace, keys) if keys else {}
+    for body in keys:  # usage columns are left as the last gateway report wrote them
+        await write_key_status(api, body, None, secret_name=None, problems=key_problems[name_of(body)])
 
 
 async def _write(
