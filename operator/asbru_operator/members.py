@@ -19,6 +19,7 @@ from asbru_operator.crd_models.provider import LLMProviderSpec
 from asbru_operator.crd_models.route import LLMRouteSpec, served_model
 from asbru_operator.kubeapi import (
     GATEWAYS,
+    MCP_SERVERS,
     PLUGINS,
     PROVIDERS,
     ROUTES,
@@ -37,6 +38,8 @@ from asbru_operator.render.checks import (
     provider_problems,
     spec_of,
 )
+from asbru_operator.render.config import mcp_server_problems
+from asbru_operator.render.mcp import referenced_secret_names
 from asbru_operator.secret_data import fetch_secrets
 from asbru_operator.virtual_keys import key_problems_of, write_key_status
 
@@ -124,10 +127,34 @@ async def refresh_member_statuses(api: KubeApi, namespace: str) -> None:
         await _write(api, ROUTES, body, route_checks(body, problems, claimed_by), {"model": model})
     for body in await api.list(PLUGINS, namespace):
         await _write(api, PLUGINS, body, plugin_checks(body))
+    servers = await api.list(MCP_SERVERS, namespace)
+    if servers:
+        server_secrets = await fetch_secrets(api, namespace, referenced_secret_names(servers, {}))
+        for body in servers:
+            await _write_server_refs(api, body, mcp_server_problems(body, server_secrets))
     keys = await api.list(VIRTUAL_KEYS, namespace)
     key_problems = await key_problems_of(api, namespace, keys) if keys else {}
     for body in keys:  # usage columns are left as the last gateway report wrote them
         await write_key_status(api, body, None, secret_name=None, problems=key_problems[name_of(body)])
+
+
+async def _write_server_refs(api: KubeApi, body: Obj, problems: Sequence[Problem]) -> None:
+    """An MCP server's Accepted/ResolvedRefs when it cannot be rendered. Its connection status is
+    the gateway probe's (``mcp_status``, written from what the pods report): a server that renders
+    is left to it, except to clear what this wrote before the problem was fixed."""
+    if problems:
+        await _write(api, MCP_SERVERS, body, member_checks(problems, resolved="its Secrets resolve"))
+        return
+    old = (body.get("status") or {}).get("conditions") or []
+    if any(
+        c.get("type") in (status.ACCEPTED, status.RESOLVED_REFS) and c.get("status") == "False" for c in old
+    ):
+        checks = member_checks([], resolved="its Secrets resolve")
+        checks[CONNECTED] = status.Check(None, "Pending", "no gateway pod has reported it yet")
+        await _write(api, MCP_SERVERS, body, checks)
+
+
+CONNECTED = "Connected"
 
 
 async def _write(

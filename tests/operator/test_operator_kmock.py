@@ -254,3 +254,21 @@ async def test_the_route_model_column_shows_the_name_clients_call(cluster: Clust
 
     assert await eventually(lambda: shown("chat")) == "chat"
     assert await eventually(lambda: shown("big")) == "meta/llama-3:70b"
+
+
+async def test_an_mcp_server_left_out_of_the_config_says_why_on_its_own_status(cluster: Cluster) -> None:
+    """Before, only the gateway's ResolvedRefs named it; the server's own status stayed empty."""
+    server = {
+        "url": "https://mcp.example.com/mcp",
+        "secretHeaders": [{"name": "Authorization", "secretKeyRef": {"name": "late-token", "key": "t"}}],
+    }
+    await cluster.create(MCP_SERVERS, fixtures.mcp_server("github", **server))
+    await cluster.create(GATEWAYS, fixtures.gateway())
+    refs = await eventually(lambda: condition_with(cluster, MCP_SERVERS, "github", "ResolvedRefs", "False"))
+    assert refs["reason"] == "SecretNotFound"
+    assert "late-token" in refs["message"]
+
+    await cluster.create(SECRETS, fixtures.secret("late-token", t="ghp-late"))
+    await eventually(lambda: condition_with(cluster, MCP_SERVERS, "github", "ResolvedRefs", "True"))
+    body = await cluster.get(MCP_SERVERS, "github")
+    assert condition(body, "Ready")["status"] == "Unknown"  # until a gateway pod reports it connected

@@ -62,6 +62,7 @@ __all__ = [
     "RenderError",
     "RenderedConfig",
     "Sources",
+    "mcp_server_problems",
     "parse_spec",
     "render_config",
 ]
@@ -352,18 +353,11 @@ def _mcp(
             continue
         if not selectors.matches(server_spec.gateway_selector, gateway_labels):
             continue
-        missing: list[MissingRef] = []
-        try:
-            render_mcp(McpSources(alone, [body], sources.secrets), {}, missing)
-        except McpRenderError as error:
-            left_out.append(Problem("LLMMCPServer", name, "Invalid", str(error)))
-            continue
-        if missing:
-            left_out.extend(_missing_problem(ref) for ref in missing if ref.kind == "LLMMCPServer")
-            if any(ref.kind == "LLMMCPServer" for ref in missing):
-                continue
-        good.append(body)
-    missing = []
+        problems = _server_problems(alone, body, sources.secrets)
+        left_out.extend(problems)
+        if not problems:
+            good.append(body)
+    missing: list[MissingRef] = []
     try:
         rendered = render_mcp(McpSources(sources.gateway, good, sources.secrets), secret_data, missing)
     except McpRenderError as error:
@@ -373,6 +367,28 @@ def _mcp(
         left_out.extend(_missing_problem(ref) for ref in missing)
         return None
     return rendered
+
+
+def mcp_server_problems(body: Body, secrets: Mapping[str, Mapping[str, str]]) -> list[Problem]:
+    """Why an LLMMCPServer is left out of every gateway's config (none: it renders), for its own
+    status: an invalid spec, a missing Secret or key. The same checks the render makes."""
+    try:
+        parse_spec(LLMMCPServerSpec, body)
+    except RenderError as error:
+        return [Problem("LLMMCPServer", name_of(body), "Invalid", str(error))]
+    namespace = (body.get("metadata") or {}).get("namespace")
+    gateway = {"metadata": {"name": "status", "namespace": namespace}, "spec": {}}
+    return _server_problems(gateway, body, secrets)
+
+
+def _server_problems(gateway: Body, body: Body, secrets: Mapping[str, Mapping[str, str]]) -> list[Problem]:
+    """One server rendered on its own (``gateway`` without MCP settings): what keeps it out."""
+    missing: list[MissingRef] = []
+    try:
+        render_mcp(McpSources(gateway, [body], secrets), {}, missing)
+    except McpRenderError as error:
+        return [Problem("LLMMCPServer", name_of(body), "Invalid", str(error))]
+    return [_missing_problem(ref) for ref in missing if ref.kind == "LLMMCPServer"]
 
 
 def _missing_problem(ref: MissingRef) -> Problem:
