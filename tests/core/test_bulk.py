@@ -10,6 +10,7 @@ upstream bodies, read in turns and written in slices, reach the client byte for 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 from collections.abc import Iterator
@@ -19,14 +20,17 @@ import httpx
 import pytest
 from aiohttp import web
 
+from asbru_gateway.core import bulk
 from asbru_gateway.core.bulk import SLICE_BYTES, BulkLane, bulk_lane
+from asbru_gateway.routing import deadlines as deadlines_module
+from asbru_gateway.routing.deadlines import deadlines
 from tests.fakes import openai as fake_openai
 from tests.fakes.server import serve_in_thread
 from tests.gateway_server import RunningGateway, run_gateway
 
 
 async def test_transfers_take_turns_and_small_work_runs_between_any_two_slices() -> None:
-    lane = BulkLane(asyncio.get_running_loop())
+    lane = BulkLane()
     log: list[str] = []
 
     async def transfer(name: str, slices: int) -> None:
@@ -47,7 +51,7 @@ async def test_transfers_take_turns_and_small_work_runs_between_any_two_slices()
 
 
 async def test_a_cancelled_transfer_gives_up_its_place() -> None:
-    lane = BulkLane(asyncio.get_running_loop())
+    lane = BulkLane()
     served: list[str] = []
 
     async def transfer(name: str) -> None:
@@ -70,6 +74,24 @@ async def test_each_loop_has_its_own_lane() -> None:
 
 async def _lane_of_a_new_loop() -> BulkLane:
     return bulk_lane()
+
+
+def test_closed_loops_are_not_kept_alive_by_their_lane_or_deadlines() -> None:
+    """A value that held its loop kept every closed loop (and all it referenced) alive for good."""
+
+    async def use_both() -> None:
+        await bulk_lane().turn()
+        task = asyncio.current_task()
+        assert task is not None
+        deadlines().watch(task, 60)
+        deadlines().unwatch(task)
+
+    lanes_before, deadlines_before = len(bulk._LANES), len(deadlines_module._BY_LOOP)
+    for _ in range(3):
+        asyncio.run(use_both())
+    gc.collect()
+    assert len(bulk._LANES) == lanes_before
+    assert len(deadlines_module._BY_LOOP) == deadlines_before
 
 
 # --- through a gateway ----------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import Final
-from weakref import WeakKeyDictionary
+
+from asbru_gateway.core.loop_local import LoopLocal
 
 SLICE_BYTES: Final = 64 * 1024
 """A body larger than this is a bulk transfer, moved in slices of this size."""
@@ -29,20 +30,20 @@ SLICE_BYTES: Final = 64 * 1024
 class BulkLane:
     """One slice of bulk work per loop iteration, round robin over the transfers that wait."""
 
-    __slots__ = ("_loop", "_scheduled", "_waiters")
+    __slots__ = ("_scheduled", "_waiters")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._scheduled = False
 
     async def turn(self) -> None:
         """Wait until this transfer may move its next slice."""
-        waiter = self._loop.create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiters.append(waiter)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._release_one)
+            loop.call_soon(self._release_one)
         await waiter
 
     def _release_one(self) -> None:
@@ -52,18 +53,14 @@ class BulkLane:
                 waiter.set_result(None)
                 break
         if self._waiters:
-            self._loop.call_soon(self._release_one)  # the next one in the next iteration
+            asyncio.get_running_loop().call_soon(self._release_one)  # the next one in the next iteration
         else:
             self._scheduled = False
 
 
-_LANES: WeakKeyDictionary[asyncio.AbstractEventLoop, BulkLane] = WeakKeyDictionary()
+_LANES = LoopLocal(BulkLane)
 
 
 def bulk_lane() -> BulkLane:
     """The running loop's lane (one per loop: tests run several loops in one process)."""
-    loop = asyncio.get_running_loop()
-    lane = _LANES.get(loop)
-    if lane is None:
-        lane = _LANES[loop] = BulkLane(loop)
-    return lane
+    return _LANES.get()

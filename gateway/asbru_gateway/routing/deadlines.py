@@ -11,23 +11,24 @@ per loop, running only while something is registered, cancels the overdue ones e
 from __future__ import annotations
 
 import asyncio
-import weakref
+
+from asbru_gateway.core.loop_local import LoopLocal
 
 TICK_S = 0.1
 
 
 class Deadlines:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._due: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
         self._watchman: asyncio.Task[None] | None = None
 
     def watch(self, task: asyncio.Task[object], seconds: float) -> None:
         """Cancel ``task`` if it is still watched ``seconds`` from now (give or take ``TICK_S``)."""
-        self._due[task] = self._loop.time() + seconds
+        loop = asyncio.get_running_loop()
+        self._due[task] = loop.time() + seconds
         if self._watchman is None:
-            self._watchman = self._loop.create_task(self._watch(), name="deadlines")
+            self._watchman = loop.create_task(self._watch(), name="deadlines")
 
     def unwatch(self, task: asyncio.Task[object]) -> bool:
         """Stop watching; True if the deadline had already cancelled the task (the caller then
@@ -56,10 +57,11 @@ class Deadlines:
         return task in self._expired
 
     async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._due:
                 await asyncio.sleep(TICK_S)
-                now = self._loop.time()
+                now = loop.time()
                 for task, due in tuple(self._due.items()):
                     if due <= now:
                         del self._due[task]
@@ -69,13 +71,9 @@ class Deadlines:
             self._watchman = None
 
 
-_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = weakref.WeakKeyDictionary()
+_BY_LOOP = LoopLocal(Deadlines)
 
 
 def deadlines() -> Deadlines:
     """The running loop's ``Deadlines``."""
-    loop = asyncio.get_running_loop()
-    found = _BY_LOOP.get(loop)
-    if found is None:
-        found = _BY_LOOP[loop] = Deadlines(loop)
-    return found
+    return _BY_LOOP.get()
