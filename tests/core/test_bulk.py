@@ -86,12 +86,13 @@ def test_closed_loops_are_not_kept_alive_by_their_lane_or_deadlines() -> None:
         deadlines().watch(task, 60)
         deadlines().unwatch(task)
 
+    gc.collect()  # loops earlier tests left to the collector go first
     lanes_before, deadlines_before = len(bulk._LANES), len(deadlines_module._BY_LOOP)
     for _ in range(3):
         asyncio.run(use_both())
     gc.collect()
-    assert len(bulk._LANES) == lanes_before
-    assert len(deadlines_module._BY_LOOP) == deadlines_before
+    assert len(bulk._LANES) <= lanes_before
+    assert len(deadlines_module._BY_LOOP) <= deadlines_before
 
 
 # --- through a gateway ----------------------------------------------------------------------------
