@@ -135,7 +135,7 @@ async def refresh_member_statuses(api: KubeApi, namespace: str) -> None:
     keys = await api.list(VIRTUAL_KEYS, namespace)
     key_problems = await key_problems_of(api, namespace, keys) if keys else {}
     for body in keys:  # usage columns are left as the last gateway report wrote them
-        await write_key_status(api, body, None, secret_name=None, problems=key_problems[name_of(body)])
+        await write_key_status(api, body, None, problems=key_problems[name_of(body)])
 
 
 async def _write_server_refs(api: KubeApi, body: Obj, problems: Sequence[Problem]) -> None:

@@ -99,12 +99,19 @@ async def key_problems_of(api: KubeApi, namespace: str, keys: Sequence[Body]) ->
     return {str(body["metadata"]["name"]): key_problems(body, secrets, teams) for body in keys}
 
 
+async def write_key_secret_name(api: KubeApi, body: Mapping[str, Any], secret_name: str) -> None:
+    """The ``secretName`` column: where the key's value is (its conditions are the refresh's)."""
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp") or (body.get("status") or {}).get("secretName") == secret_name:
+        return
+    await api.patch_status(VIRTUAL_KEYS, meta["namespace"], meta["name"], {"secretName": secret_name})
+
+
 async def write_key_status(
     api: KubeApi,
     body: Mapping[str, Any],
     view: Mapping[str, Any] | None,
     *,
-    secret_name: str | None,
     problems: Sequence[Problem],
 ) -> None:
     """Conditions and columns of one key (``view``: what a gateway reported, None: not known yet).
@@ -122,8 +129,6 @@ async def write_key_status(
     desired: Obj = {**usage_columns(view)}
     if view is not None:
         desired["usageRefreshedAt"] = status.timestamp()
-    if secret_name is not None:
-        desired["secretName"] = secret_name
     await _write(api, VIRTUAL_KEYS, body, checks, desired)
 
 
@@ -195,9 +200,7 @@ async def refresh_usage(ctx: OperatorContext, namespace: str, name: str) -> None
     problems = await key_problems_of(ctx.api, namespace, keys)
     for body in keys:
         key_name = str(body["metadata"]["name"])
-        await write_key_status(
-            ctx.api, body, key_views.get(key_name), secret_name=None, problems=problems[key_name]
-        )
+        await write_key_status(ctx.api, body, key_views.get(key_name), problems=problems[key_name])
     used_teams = {str((body.get("spec") or {}).get("team")) for body in keys}
     for body in await ctx.api.list(TEAMS, namespace):
         if body["metadata"]["name"] in used_teams:

@@ -15,7 +15,7 @@ from asbru_operator.crd_models.common import GROUP, VERSION
 from asbru_operator.handlers import secret
 from asbru_operator.handlers.members import on_member_event
 from asbru_operator.render.governance import key_secret
-from asbru_operator.virtual_keys import ensure_key_secret, key_problems_of, write_key_status
+from asbru_operator.virtual_keys import ensure_key_secret, write_key_secret_name
 
 INDEX = "asbru_virtual_key_secrets"
 
@@ -25,11 +25,8 @@ async def on_key_event(*, memo: Any, event: Any, **_: Any) -> None:
     meta = body.get("metadata") or {}
     if event.get("type") != "DELETED" and not meta.get("deletionTimestamp"):
         ctx = context_of(memo)
-        name = await ensure_key_secret(ctx.api, body)
-        problems = await key_problems_of(ctx.api, str(meta.get("namespace")), [body])
-        await write_key_status(
-            ctx.api, body, None, secret_name=name, problems=problems[str(meta.get("name"))]
-        )
+        await write_key_secret_name(ctx.api, body, await ensure_key_secret(ctx.api, body))
+    # Conditions: the namespace refresh this triggers (on a spec change) writes them for every key.
     await on_member_event("llmvirtualkeys", memo, event)
 
 
