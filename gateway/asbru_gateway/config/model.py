@@ -113,7 +113,11 @@ class NetworkConfig(_Frozen):
 
     connect_timeout_s: float = Field(5.0, gt=0, le=300)
     request_timeout_s: float = Field(
-        120.0, gt=0, le=3600, description="Whole non-streaming call (the answer arrives all at once)."
+        120.0,
+        gt=0,
+        le=3600,
+        description="Whole non-streaming attempt, its wait for a pool slot included (the answer "
+        "arrives all at once).",
     )
     first_token_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Streams: longest wait for the upstream's first event."

@@ -121,12 +121,12 @@ class AiohttpClient:
 
     def __init__(self, config: ProviderConfig) -> None:
         network = config.network
-        # Built once: a call's whole life is bounded by request_timeout_s; a stream has no total
-        # limit, stream_idle_timeout_s bounds every wait for bytes (headers included) through
-        # aiohttp's own socket-read timeout, so no per-chunk timer is needed.
-        self._call_timeout = aiohttp.ClientTimeout(
-            total=network.request_timeout_s, connect=network.connect_timeout_s
-        )
+        # Built once. A call's whole life (request_timeout_s) is kept by the caller's deadline
+        # watchman (routing.deadlines), not here: aiohttp's total timeout arms and cancels a timer
+        # per request. Connecting has its own limit (a timer only when a connection is opened). A
+        # stream has no total limit; stream_idle_timeout_s bounds every wait for bytes (headers
+        # included) through aiohttp's own socket-read timeout.
+        self._call_timeout = aiohttp.ClientTimeout(total=None, connect=network.connect_timeout_s)
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None, connect=network.connect_timeout_s, sock_read=network.stream_idle_timeout_s
         )
