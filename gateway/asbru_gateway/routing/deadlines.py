@@ -2,10 +2,11 @@
 
 ``asyncio.timeout`` costs ~34 k instructions per use (measured under callgrind: a timer handle,
 its rescheduling and cancellation, and the context manager's frames), which is 5% of a streamed
-request (aiohttp's own total timeout: ~19 k per call). A non-streaming attempt's limit, a stream's
-first-token timeout and a request's deadline are seconds long and need no millisecond precision, so a request registers *when* it must be done (a dict insert), and one task
-per loop, running only while something is registered, cancels the overdue ones every
-``TICK_S``. The cancelled code asks ``expired`` to tell this from a client leaving or a shutdown.
+request; aiohttp's own total timeout costs ~19 k per call. A non-streaming attempt's limit, a
+stream's first-token timeout and a request's deadline are seconds long and need no millisecond
+precision, so a request registers *when* it must be done (a dict insert), and one task per loop,
+running only while something is registered, cancels the overdue ones every ``TICK_S``. The
+cancelled code asks ``expired`` to tell this from a client leaving or a shutdown.
 """
 
 from __future__ import annotations
