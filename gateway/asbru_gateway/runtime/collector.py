@@ -22,7 +22,7 @@ So, once the gateway has started, :func:`settle`
   allocations (minutes at a thousand requests a second); the soak benchmark (``bench/soak.py``)
   shows the resident memory flat.
 
-Only the process that ``asbru serve`` runs is settled (``AppSettings.settle_collector``): a test
+Only the process that ``asbru serve`` runs is settled (``AppSettings.settle_runtime``): a test
 process that starts and stops gateways must not freeze its objects.
 """
 
