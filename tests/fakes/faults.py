@@ -14,6 +14,7 @@ model                      what the upstream does
 ``bad-sse``                200 stream whose first event is not JSON
 ``bad-sse-midstream``      200 stream: one good chunk, then an event that is not JSON
 ``die-midstream``          200 stream: one chunk, then the connection drops
+``stall-midstream``        200 stream: one chunk, then nothing (the connection stays open)
 ``key-error-first``        stream whose first event is an error quoting the API key it was sent
 ``key-error-midstream``    stream: one chunk, then an error event quoting the API key
 ``key-error``              JSON error (401) quoting the API key
@@ -140,6 +141,8 @@ async def _stream(request: web.Request, model: str, key: str) -> web.StreamRespo
         assert request.transport is not None
         request.transport.abort()
         return response
+    if model == "stall-midstream":
+        await asyncio.sleep(3600)
     if model == "bad-sse-midstream":
         await response.write(b"data: <html>oops</html>\n\n")
         await response.write_eof()

@@ -2,7 +2,8 @@
 
 The fault-injecting upstream (``tests/fakes/faults.py``) fails in each way an upstream can: error
 statuses, a dropped connection, a stall, slowness, a body that is not JSON, an HTML page, a stream
-whose events are garbage, a stream that dies or errors mid-way, errors that quote the API key.
+whose events are garbage, a stream that dies, stalls or errors mid-way, errors that quote the API
+key.
 What a client relies on, in every cell:
 
 - the answer is well formed: an OpenAI error body with a fitting status, or a 200 (JSON, or a
@@ -55,6 +56,7 @@ FAULTS = [
     Fault("bad-sse", 502, streams_only=True),
     Fault("key-error-first", 502, streams_only=True),
     Fault("die-midstream", 200, streams_only=True, midstream=True),
+    Fault("stall-midstream", 200, streams_only=True, midstream=True),
     Fault("bad-sse-midstream", 200, streams_only=True, midstream=True),
     Fault("key-error-midstream", 200, streams_only=True, midstream=True),
 ]
