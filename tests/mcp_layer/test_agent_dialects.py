@@ -83,7 +83,8 @@ def _anthropic(gateway: RunningGateway) -> anthropic.Anthropic:
 
 
 def test_anthropic_json(gateway: RunningGateway) -> None:
-    message = _anthropic(gateway).messages.create(model="echo/m", max_tokens=100, messages=user(ADD))  # type: ignore[arg-type]
+    with _anthropic(gateway) as sdk:
+        message = sdk.messages.create(model="echo/m", max_tokens=100, messages=user(ADD))  # type: ignore[arg-type]
     assert message.content[0].type == "text" and message.content[0].text == "toy__add returned: 5"
     assert message.stop_reason == "end_turn"
 
@@ -381,8 +382,8 @@ def test_every_model_call_goes_through_the_attempt_hooks(monkeypatch: pytest.Mon
     monkeypatch.setitem(registry.PLUGIN_TYPES, "attempts", _Attempts)
     _Attempts.seen.clear()
     plugins = [{"name": "attempts", "type": "attempts"}]
-    with run_gateway(config(toy(), plugins=plugins)) as gateway:
-        answer = _openai(gateway).chat.completions.create(model="echo/m", messages=user(ADD))  # type: ignore[arg-type]
+    with run_gateway(config(toy(), plugins=plugins)) as gateway, _openai(gateway) as client:
+        answer = client.chat.completions.create(model="echo/m", messages=user(ADD))  # type: ignore[arg-type]
     assert answer.choices[0].message.content == "toy__add returned: 5"
     assert _Attempts.seen[:2] == [("attempt", 1), ("attempt", 2)]
     kind, usage = _Attempts.seen[2]
@@ -397,8 +398,7 @@ def test_injected_tools_reach_a_real_provider_and_its_own_calls_go_back(
     tool: the MCP tools were offered to it, and the call goes back to the client, JSON and stream."""
     url, recorder = openai_upstream
     provider = _fake_openai(url)
-    with run_gateway({**config(toy()), "providers": [provider]}) as gateway:
-        client = _openai(gateway)
+    with run_gateway({**config(toy()), "providers": [provider]}) as gateway, _openai(gateway) as client:
         answer = client.chat.completions.create(model="fake/tool", messages=user("weather?"))  # type: ignore[arg-type]
         call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
         assert (call.function.name, call.function.arguments) == (sc.TOOL_NAME, sc.TOOL_ARGS)
