@@ -47,24 +47,24 @@ def call(
 
 
 def _openai(url: str, key: str, model: str, text: str, stream: bool) -> Result:
-    client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
     messages: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": text}]
-    if stream:
-        pieces = []
-        for chunk in client.chat.completions.create(model=model, messages=messages, stream=True):
-            pieces += [choice.delta.content or "" for choice in chunk.choices]
-        return Result(200, "".join(pieces))
-    raw = client.chat.completions.with_raw_response.create(model=model, messages=messages)
-    return Result(200, raw.parse().choices[0].message.content or "", dict(raw.headers))
+    with openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0) as client:
+        if stream:
+            pieces = []
+            for chunk in client.chat.completions.create(model=model, messages=messages, stream=True):
+                pieces += [choice.delta.content or "" for choice in chunk.choices]
+            return Result(200, "".join(pieces))
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=messages)
+        return Result(200, raw.parse().choices[0].message.content or "", dict(raw.headers))
 
 
 def _anthropic(url: str, key: str, model: str, text: str, stream: bool) -> Result:
-    client = anthropic.Anthropic(base_url=url + "/anthropic", api_key=key, max_retries=0)
     messages: list[anthropic.types.MessageParam] = [{"role": "user", "content": text}]
-    if stream:
-        with client.messages.stream(model=model, max_tokens=64, messages=messages) as events:
-            return Result(200, "".join(events.text_stream))
-    raw = client.messages.with_raw_response.create(model=model, max_tokens=64, messages=messages)
+    with anthropic.Anthropic(base_url=url + "/anthropic", api_key=key, max_retries=0) as client:
+        if stream:
+            with client.messages.stream(model=model, max_tokens=64, messages=messages) as events:
+                return Result(200, "".join(events.text_stream))
+        raw = client.messages.with_raw_response.create(model=model, max_tokens=64, messages=messages)
     message = raw.parse()
     return Result(
         200, "".join(block.text for block in message.content if block.type == "text"), dict(raw.headers)

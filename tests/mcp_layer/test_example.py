@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -20,12 +21,17 @@ def gateway() -> RunningGateway:
         yield running  # type: ignore[misc]
 
 
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[OpenAI]:
+    with OpenAI(base_url=gateway.base_url, api_key="unused") as sdk:
+        yield sdk
+
+
 def _now_hour() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H")
 
 
-def test_agent_answers_with_the_current_utc_time(gateway: RunningGateway) -> None:
-    client = OpenAI(base_url=gateway.base_url, api_key="unused")
+def test_agent_answers_with_the_current_utc_time(client: OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(model="echo/agent", messages=user(UTC_TOOL_CALL))  # type: ignore[arg-type]
     answer = raw.parse()
     text = answer.choices[0].message.content or ""
@@ -35,8 +41,7 @@ def test_agent_answers_with_the_current_utc_time(gateway: RunningGateway) -> Non
     assert answer.usage is not None and answer.usage.total_tokens > 0
 
 
-def test_agent_streams_the_current_utc_time_and_shows_the_step(gateway: RunningGateway) -> None:
-    client = OpenAI(base_url=gateway.base_url, api_key="unused")
+def test_agent_streams_the_current_utc_time_and_shows_the_step(client: OpenAI) -> None:
     stream = client.chat.completions.create(
         model="echo/agent",
         messages=user(UTC_TOOL_CALL),
