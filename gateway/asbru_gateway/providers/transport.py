@@ -121,15 +121,12 @@ class AiohttpClient:
 
     def __init__(self, config: ProviderConfig) -> None:
         network = config.network
-        # Built once. A call's whole life (request_timeout_s) is kept by the caller's deadline
-        # watchman (routing.deadlines), not here: aiohttp's total timeout arms and cancels a timer
-        # per request. Connecting has its own limit (a timer only when a connection is opened). A
-        # stream has no total limit; stream_idle_timeout_s bounds every wait for bytes (headers
-        # included) through aiohttp's own socket-read timeout.
-        self._call_timeout = aiohttp.ClientTimeout(total=None, connect=network.connect_timeout_s)
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=network.connect_timeout_s, sock_read=network.stream_idle_timeout_s
-        )
+        # Built once. Only connecting is limited here (a timer only when a connection is opened):
+        # a call's whole life (request_timeout_s), a stream's first event and each of its waits
+        # for bytes (stream_idle_timeout_s) are kept by the caller's deadline watchman
+        # (routing.deadlines). aiohttp's total timeout arms and cancels a timer per request, its
+        # socket-read timeout re-arms one per chunk received.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=network.connect_timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._limit = config.pool.concurrency
 
@@ -145,10 +142,11 @@ class AiohttpClient:
         return self._session
 
     async def send(self, request: UpstreamRequest, *, stream: bool) -> UpstreamResponse:
-        timeout = self._stream_timeout if stream else self._call_timeout
+        # Streams and calls have the same limits here (see __init__); ``stream`` is for clients
+        # that answer differently (the echo provider).
         try:
             response = await self._client_session().request(
-                request.method, request.url, data=request.body, headers=request.headers, timeout=timeout
+                request.method, request.url, data=request.body, headers=request.headers, timeout=self._timeout
             )
         except FAILURES as error:
             raise mapped_error(error, "before answering") from None

@@ -60,9 +60,27 @@ class UpstreamStream:
     Iterating yields the decoded items of each upstream read; at upstream EOF the decoder's tail.
     ``error`` says why it ended early (an upstream error event, or a close before the end marker),
     with the provider's keys masked out. ``release`` returns the connection and the pool slot.
+
+    Each wait for upstream bytes is bounded by ``stream_idle_timeout_s``, kept by the deadline
+    watchman for ``reader``, the task that opened the stream and iterates it (the request's
+    handler): a wait that lasts longer ends the stream with a timeout error. Only the waits
+    count, not the time the caller spends sending what arrived.
     """
 
-    __slots__ = ("_chunks", "_ended", "_released", "_response", "_runtime", "decoder", "first", "format")
+    __slots__ = (
+        "_chunks",
+        "_ended",
+        "_idle_s",
+        "_reader",
+        "_released",
+        "_response",
+        "_runtime",
+        "_watchman",
+        "decoder",
+        "first",
+        "format",
+        "waiting_since",
+    )
 
     def __init__(
         self,
@@ -71,6 +89,8 @@ class UpstreamStream:
         decoder: StreamDecoder,
         response: UpstreamResponse,
         runtime: ProviderRuntime,
+        *,
+        watch: tuple[Deadlines, asyncio.Task[object]],
     ) -> None:
         self.first = first
         self.format = decoder.format
@@ -80,6 +100,11 @@ class UpstreamStream:
         self._runtime = runtime
         self._ended = False
         self._released = False
+        self._idle_s = runtime.config.network.stream_idle_timeout_s
+        self._watchman, self._reader = watch
+        self.waiting_since = 0.0
+        """``time.monotonic()`` when the current wait for upstream bytes began; 0.0 between waits."""
+        self._watchman.watch_idle(self._reader, self, self._idle_s)
 
     def __aiter__(self) -> UpstreamStream:
         return self
@@ -87,6 +112,7 @@ class UpstreamStream:
     async def __anext__(self) -> list[StreamItem]:
         decoder = self.decoder
         while not self._ended and not decoder.failed:
+            self.waiting_since = time.monotonic()
             try:
                 chunk = await self._chunks.__anext__()
             except StopAsyncIteration:
@@ -95,6 +121,14 @@ class UpstreamStream:
                 if tail:
                     return tail
                 break
+            except asyncio.CancelledError:
+                if not self._watchman.unwatch_idle(self._reader):
+                    raise
+                raise UpstreamTimeoutError(
+                    f"upstream sent nothing for {self._idle_s:g} s mid-stream"
+                ) from None
+            finally:
+                self.waiting_since = 0.0
             items = decoder.feed(chunk)
             if items:
                 return items
@@ -121,6 +155,7 @@ class UpstreamStream:
         """Return the upstream connection and the pool slot. Idempotent."""
         if not self._released:
             self._released = True
+            self._watchman.unwatch_idle(self._reader)
             self._response.release()
             self._runtime.pool.release()
 
@@ -331,7 +366,7 @@ class Dispatcher:
                 raise _before_first(runtime, decoder)
             request.upstream_latency_s = time.perf_counter() - started
             handed_over = True
-            return UpstreamStream(first, chunks, decoder, response, runtime)
+            return UpstreamStream(first, chunks, decoder, response, runtime, watch=(watchman, task))
         except asyncio.CancelledError:
             if not watchman.unwatch(task):
                 raise
