@@ -3,10 +3,11 @@
 ``asyncio.timeout`` costs ~34 k instructions per use (measured under callgrind: a timer handle,
 its rescheduling and cancellation, and the context manager's frames), which is 5% of a streamed
 request; aiohttp's own total timeout costs ~19 k per call. A non-streaming attempt's limit, a
-stream's first-token timeout and a request's deadline are seconds long and need no millisecond
-precision, so a request registers *when* it must be done (a dict insert), and one task per loop,
-running only while something is registered, cancels the overdue ones every ``TICK_S``. The
-cancelled code asks ``expired`` to tell this from a client leaving or a shutdown.
+stream's first-token timeout, a stream's idle limit and a request's deadline are seconds long and
+need no millisecond precision, so a request registers *when* it must be done (a dict insert; a
+stream stamps when each wait began), and one task per loop, running only while something is
+registered, cancels the overdue ones every ``TICK_S``. The cancelled code asks ``unwatch`` (or
+``unwatch_idle``) to tell this from a client leaving or a shutdown.
 """
 
 from __future__ import annotations
@@ -82,9 +83,6 @@ class Deadlines:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # someone else cancelled us too
-
-    def expired(self, task: asyncio.Task[object]) -> bool:
-        return task in self._expired
 
     async def _watch(self) -> None:
         try:
