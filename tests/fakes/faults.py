@@ -15,6 +15,7 @@ model                      what the upstream does
 ``bad-sse-midstream``      200 stream: one good chunk, then an event that is not JSON
 ``die-midstream``          200 stream: one chunk, then the connection drops
 ``stall-midstream``        200 stream: one chunk, then nothing (the connection stays open)
+``flood``                  200 stream of ``FLOOD_EVENTS`` events of ~8 KiB each, as fast as it is read
 ``key-error-first``        stream whose first event is an error quoting the API key it was sent
 ``key-error-midstream``    stream: one chunk, then an error event quoting the API key
 ``key-error``              JSON error (401) quoting the API key
@@ -35,6 +36,8 @@ from aiohttp import web
 from tests.fakes.server import Recorder
 
 TEXT_PIECES = ("Fault", "-free", " answer")
+FLOOD_EVENTS = 1024
+"""``flood``: 8 MiB in all, more than loopback buffers hold between a gateway and a slow client."""
 TEXT = "".join(TEXT_PIECES)
 
 
@@ -152,6 +155,10 @@ async def _stream(request: web.Request, model: str, key: str) -> web.StreamRespo
         await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
         await response.write_eof()
         return response
+    if model == "flood":
+        event = _chunk(model, {"content": "x" * 8000})
+        for _ in range(FLOOD_EVENTS):
+            await response.write(event)
     for piece in TEXT_PIECES[1:]:
         await response.write(_chunk(model, {"content": piece}))
     await response.write(_chunk(model, {}, "stop"))
